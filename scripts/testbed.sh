@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Prepare this machine to run the collection's demo and tests, idempotently:
+#   - Debian packages the test bed needs (Docker engine, debootstrap, git, rsync);
+#   - a running Docker engine (an engine that already answers is used as it is);
+#   - .venv with the pinned Python tools from requirements-dev.txt;
+#   - systemd-capable Debian base images built locally (debootstrap + docker import);
+#   - host-side download caches shared by the test containers (apt archives, pip);
+#   - the collection made importable as flaskstack.deploy from this checkout.
+# Source it (". scripts/testbed.sh") to get the environment, or run it to only set up.
+# Distros to build: FLASKSTACK_DISTROS (default "bookworm trixie").
+set -euo pipefail
+
+FLASKSTACK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+FLASKSTACK_VENV=${FLASKSTACK_VENV:-$FLASKSTACK_ROOT/.venv}
+FLASKSTACK_DISTROS=${FLASKSTACK_DISTROS:-bookworm trixie}
+FLASKSTACK_IMAGE_REPO=${FLASKSTACK_IMAGE_REPO:-flaskstack/debian-systemd}
+FLASKSTACK_TESTBED_CACHE=${FLASKSTACK_TESTBED_CACHE:-/var/tmp/flaskstack-testbed}
+FLASKSTACK_MIRROR=${FLASKSTACK_MIRROR:-http://deb.debian.org/debian}
+export FLASKSTACK_ROOT FLASKSTACK_VENV FLASKSTACK_IMAGE_REPO FLASKSTACK_TESTBED_CACHE
+
+log() { printf '[testbed] %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+testbed_packages() {
+  local missing=()
+  command -v docker >/dev/null 2>&1 || missing+=(docker.io)
+  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  command -v git >/dev/null 2>&1 || missing+=(git)
+  command -v rsync >/dev/null 2>&1 || missing+=(rsync)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+  # A docker client alone is not an engine: install Debian's engine when no dockerd exists.
+  if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null 2>&1; then
+    missing+=(docker.io)
+  fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+testbed_docker() {
+  if docker info >/dev/null 2>&1; then
+    return 0
+  fi
+  log "starting the Docker engine (log: /var/log/flaskstack-dockerd.log)"
+  as_root sh -c 'nohup dockerd >/var/log/flaskstack-dockerd.log 2>&1 &'
+  local i
+  for i in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  log "the Docker engine did not answer within 60 s; see /var/log/flaskstack-dockerd.log"
+  return 1
+}
+
+testbed_venv() {
+  local stamp="$FLASKSTACK_VENV/.requirements-dev.sha256"
+  local want
+  want=$(sha256sum "$FLASKSTACK_ROOT/requirements-dev.txt" | cut -d' ' -f1)
+  if [ -x "$FLASKSTACK_VENV/bin/molecule" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  log "installing the pinned Python tools into $FLASKSTACK_VENV"
+  python3 -m venv "$FLASKSTACK_VENV"
+  "$FLASKSTACK_VENV/bin/pip" install -q --upgrade pip >/dev/null
+  "$FLASKSTACK_VENV/bin/pip" install -q -r "$FLASKSTACK_ROOT/requirements-dev.txt" 2>&1 | { grep -v "^WARNING: Location" || true; }
+  echo "$want" >"$stamp"
+}
+
+# The image recipe; its hash is stored as a label so a changed recipe rebuilds the image.
+# Bump _image_recipe_version when the build steps below change.
+_image_packages="python3,python3-apt,systemd,systemd-sysv,dbus,ca-certificates,procps,iproute2,gnupg"
+_image_recipe_version=1
+
+testbed_image() {
+  local suite=$1 image="$FLASKSTACK_IMAGE_REPO:$1"
+  local recipe
+  recipe=$(printf '%s|%s|%s|%s' "$suite" "$_image_packages" "$_image_recipe_version" "$FLASKSTACK_MIRROR" | sha256sum | cut -c1-16)
+  if [ "$(docker image inspect -f '{{ index .Config.Labels "flaskstack.recipe" }}' "$image" 2>/dev/null)" = "$recipe" ]; then
+    return 0
+  fi
+  local dir
+  dir=$(mktemp -d "/var/tmp/flaskstack-rootfs-$suite.XXXXXX")
+  log "building $image with debootstrap (about a minute)"
+  as_root debootstrap --variant=minbase --include="$_image_packages" "$suite" "$dir" "$FLASKSTACK_MIRROR" \
+    >"$dir.log" 2>&1 || { log "debootstrap failed, see $dir.log"; return 1; }
+  # Real servers track the point-release and security archives too.
+  as_root sh -c "cat >'$dir/etc/apt/sources.list'" <<SOURCES
+deb $FLASKSTACK_MIRROR $suite main
+deb $FLASKSTACK_MIRROR $suite-updates main
+deb http://deb.debian.org/debian-security $suite-security main
+SOURCES
+  # Lists are fetched by the roles; an old mtime keeps apt's cache_valid_time from skipping that.
+  as_root sh -c "rm -rf '$dir'/var/lib/apt/lists/* '$dir'/var/cache/apt/*.bin && touch -d @0 '$dir/var/lib/apt/lists'"
+  as_root sh -c ": >'$dir/etc/machine-id'"
+  as_root tar -C "$dir" -c . | docker import \
+    -c 'CMD ["/lib/systemd/systemd"]' \
+    -c "LABEL flaskstack.recipe=$recipe" - "$image" >/dev/null
+  as_root rm -rf "$dir" "$dir.log"
+}
+
+testbed_caches() {
+  # Download caches mounted into the test containers: packages are still installed by the
+  # roles on every run, only the downloads are reused.
+  mkdir -p "$FLASKSTACK_TESTBED_CACHE/pip"
+  chmod 1777 "$FLASKSTACK_TESTBED_CACHE/pip"
+  local suite
+  for suite in $FLASKSTACK_DISTROS; do
+    mkdir -p "$FLASKSTACK_TESTBED_CACHE/apt-$suite/partial"
+  done
+}
+
+testbed_collection() {
+  # ansible-playbook and molecule find flaskstack.deploy here, pointing at this checkout.
+  local path="$FLASKSTACK_ROOT/.cache/collections/ansible_collections/flaskstack"
+  mkdir -p "$path"
+  ln -sfn "$FLASKSTACK_ROOT" "$path/deploy"
+  export ANSIBLE_COLLECTIONS_PATH="$FLASKSTACK_ROOT/.cache/collections"
+}
+
+testbed_env() {
+  # shellcheck disable=SC1091
+  . "$FLASKSTACK_VENV/bin/activate"
+  testbed_collection
+  export ANSIBLE_CONFIG="$FLASKSTACK_ROOT/ansible.cfg"
+  export ANSIBLE_FORCE_COLOR=${ANSIBLE_FORCE_COLOR:-0}
+  export PY_COLORS=0
+}
+
+testbed_setup() {
+  testbed_packages
+  testbed_docker
+  testbed_venv
+  testbed_caches
+  local suite
+  for suite in $FLASKSTACK_DISTROS; do
+    testbed_image "$suite"
+  done
+  testbed_env
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  testbed_setup
+  log "ready: images $(for s in $FLASKSTACK_DISTROS; do printf '%s:%s ' "$FLASKSTACK_IMAGE_REPO" "$s"; done)"
+fi
