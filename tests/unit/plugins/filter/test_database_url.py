@@ -1,0 +1,46 @@
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.flaskstack.deploy.plugins.filter.database_url import database_url
+
+
+def test_postgresql_url():
+    assert (
+        database_url("postgresql", user="blog", password="pw", host="db1", port=5432, name="blog")
+        == "postgresql://blog:pw@db1:5432/blog"
+    )
+
+
+def test_mysql_uses_pymysql():
+    assert database_url("mysql", user="u", password="p", port=3306, name="d") == "mysql+pymysql://u:p@localhost:3306/d"
+
+
+def test_special_characters_are_escaped():
+    url = database_url("postgresql", user="a@b", password="p@ss/w:rd%", host="db", name="x y")
+    assert url == "postgresql://a%40b:p%40ss%2Fw%3Ard%25@db/x%20y"
+
+
+def test_ipv6_host_is_bracketed():
+    assert database_url("postgresql", user="u", host="::1", port=5432, name="d") == "postgresql://u@[::1]:5432/d"
+
+
+def test_scheme_override():
+    assert database_url("postgresql", user="u", name="d", scheme="postgresql+psycopg").startswith("postgresql+psycopg://")
+
+
+def test_unknown_engine():
+    with pytest.raises(AnsibleFilterError, match="unknown engine"):
+        database_url("oracle", user="u", name="d")
+
+
+def test_bad_port():
+    with pytest.raises(AnsibleFilterError, match="port"):
+        database_url("postgresql", user="u", name="d", port="five")
+
+
+def test_sqlalchemy_parses_it_back():
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    url = sqlalchemy.engine.make_url(
+        database_url("postgresql", user="blog", password="p@ss/w:rd%", host="db1", port=5432, name="blog")
+    )
+    assert (url.username, url.password, url.host, url.port, url.database) == ("blog", "p@ss/w:rd%", "db1", 5432, "blog")
