@@ -1,0 +1,194 @@
+"""The nginx role on a real nginx: redirect, TLS, reverse proxy headers, static files."""
+import json
+import uuid
+
+import pytest
+
+NAME = "shop.example.test"
+CERT = "/etc/nginx/tls/%s.crt" % NAME
+KEY = "/etc/nginx/tls/%s.key" % NAME
+STATIC_DIR = "/srv/flaskapp/current/static"
+# curl against the live site by its name, trusting only the site's own certificate.
+HTTPS = "curl -sS --resolve {0}:443:127.0.0.1 --cacert {1} ".format(NAME, CERT)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def curl(host):
+    """The tests talk HTTP with curl; install it when the image lacks it."""
+    if not host.exists("curl"):
+        host.run_expect([0], "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl")
+
+
+def https_json(host, path, *options):
+    out = host.check_output(HTTPS + " ".join(options) + " https://%s%s", NAME, path)
+    return json.loads(out)
+
+
+def response_headers(host, url_command):
+    out = host.check_output(url_command + " -o /dev/null -D -")
+    headers = {}
+    for line in out.splitlines()[1:]:
+        if ":" in line:
+            key, value = line.split(":", 1)
+            headers.setdefault(key.strip().lower(), []).append(value.strip())
+    return out.splitlines()[0], headers
+
+
+@pytest.fixture
+def static_file(host):
+    """A file the app (not root) puts in its static directory, like a release would."""
+    name = "probe-%s.txt" % uuid.uuid4().hex[:8]
+    path = "%s/%s" % (STATIC_DIR, name)
+    host.run_expect([0], "printf 'static %s' > %s && chown flaskapp:flaskapp %s && chmod 0640 %s",
+                    name, path, path, path)
+    yield name, path
+    host.run("rm -f %s", path)
+
+
+def test_nginx_runs_and_starts_at_boot(host):
+    service = host.service("nginx")
+    assert service.is_running
+    assert service.is_enabled
+    assert host.socket("tcp://0.0.0.0:80").is_listening
+    assert host.socket("tcp://0.0.0.0:443").is_listening
+
+
+def test_configuration_passes_nginx_t(host):
+    host.run_expect([0], "nginx -t")
+
+
+def test_site_is_enabled_and_default_site_is_gone(host):
+    assert host.file("/etc/nginx/sites-enabled/flaskapp").linked_to == "/etc/nginx/sites-available/flaskapp"
+    assert not host.file("/etc/nginx/sites-enabled/default").exists
+    # A request for any other name reaches this site, not Debian's welcome page.
+    out = host.check_output("curl -s -H 'Host: other.example' http://127.0.0.1/")
+    assert "Welcome to nginx" not in out
+    code = host.check_output("curl -s -o /dev/null -w '%{http_code}' -H 'Host: other.example' http://127.0.0.1/")
+    assert code == "301"
+
+
+def test_http_redirects_to_https_on_the_server_name(host):
+    out = host.check_output("curl -s -o /dev/null -w '%{http_code} %{redirect_url}' 'http://localhost/x?y=1'")
+    assert out == "301 https://%s/x?y=1" % NAME
+
+
+def test_acme_challenges_are_served_over_plain_http(host):
+    token = uuid.uuid4().hex
+    path = "/var/www/letsencrypt/.well-known/acme-challenge/" + token
+    host.run_expect([0], "mkdir -p /var/www/letsencrypt/.well-known/acme-challenge && echo %s > %s", token, path)
+    try:
+        out = host.check_output("curl -s -w ' %%{http_code}' http://localhost/.well-known/acme-challenge/%s", token)
+        assert out == "%s\n 200" % token
+    finally:
+        host.run("rm -f %s", path)
+
+
+def test_https_reaches_the_app_with_the_original_host(host):
+    body = https_json(host, "/hello?a=1")
+    assert body["backend"] == "echo"
+    assert body["path"] == "/hello?a=1"
+    headers = body["headers"]
+    assert headers["Host"] == NAME
+    assert headers["X-Forwarded-Proto"] == "https"
+    assert headers["X-Forwarded-Host"] == NAME
+    assert headers["X-Forwarded-Port"] == "443"
+    assert headers["X-Real-IP"] == "127.0.0.1"
+    assert headers["X-Forwarded-For"] == "127.0.0.1"
+
+
+def test_forwarded_for_keeps_the_client_chain(host):
+    headers = https_json(host, "/", "-H 'X-Forwarded-For: 203.0.113.9'")["headers"]
+    assert headers["X-Forwarded-For"] == "203.0.113.9, 127.0.0.1"
+
+
+def test_upstream_connections_are_kept_alive(host):
+    # nginx sends "Connection: close" to the app unless keepalive is configured.
+    headers = https_json(host, "/")["headers"]
+    assert not any(key.lower() == "connection" for key in headers)
+    config = host.check_output("nginx -T 2>/dev/null")
+    assert "server unix:/run/flaskapp/gunicorn.sock max_fails=0;" in config
+
+
+def test_https_speaks_http2(host):
+    out = host.check_output(HTTPS + "--http2 -o /dev/null -w '%%{http_version}' https://%s/", NAME)
+    assert out == "2"
+
+
+def test_app_server_restart_is_seen_at_once(host):
+    host.run_expect([0], "systemctl stop flaskapp.socket flaskapp.service")
+    try:
+        down = host.check_output(HTTPS + "-o /dev/null -w '%%{http_code}' https://%s/", NAME)
+        assert down == "502"
+    finally:
+        host.run_expect([0], "systemctl start flaskapp.socket")
+    up = host.check_output(HTTPS + "-o /dev/null -w '%%{http_code}' https://%s/", NAME)
+    assert up == "200"
+
+
+def test_static_files_are_served_by_nginx_with_long_caching(host, static_file):
+    name, _ = static_file
+    body = host.check_output(HTTPS + "https://%s/static/%s", NAME, name)
+    assert body == "static " + name  # the echo backend would have answered JSON
+    status, headers = response_headers(host, HTTPS + "https://%s/static/%s" % (NAME, name))
+    assert " 200" in status
+    assert "expires" in headers
+    assert "max-age=2592000" in headers["cache-control"]
+
+
+def test_static_files_need_nginx_read_permission(host, static_file):
+    name, path = static_file
+    # The app's release directories are 0750 flaskapp:flaskapp: nginx reads through the group.
+    assert host.user("www-data").groups.count("flaskapp") == 1
+    host.run_expect([0], "runuser -u www-data -- cat %s", path)
+    host.run_expect([0], "chmod 0600 %s", path)
+    code = host.check_output(HTTPS + "-o /dev/null -w '%%{http_code}' https://%s/static/%s", NAME, name)
+    assert code == "403"
+
+
+def test_missing_static_file_is_a_404_from_nginx(host):
+    code = host.check_output(HTTPS + "-o /dev/null -w '%%{http_code}' https://%s/static/nope.css", NAME)
+    assert code == "404"
+
+
+def test_certificate_names_the_server_and_key_is_private(host):
+    subject = host.check_output("openssl x509 -in %s -noout -subject", CERT)
+    assert subject.replace(" ", "") == "subject=CN=" + NAME
+    san = host.check_output("openssl x509 -in %s -noout -ext subjectAltName", CERT)
+    assert "DNS:" + NAME in san
+    key = host.file(KEY)
+    assert key.user == "root"
+    assert key.mode == 0o600
+    # The served certificate is this one.
+    served = host.check_output(
+        "echo | openssl s_client -connect 127.0.0.1:443 -servername %s 2>/dev/null | openssl x509 -noout -fingerprint", NAME)
+    assert served == host.check_output("openssl x509 -in %s -noout -fingerprint", CERT)
+
+
+@pytest.mark.parametrize("version", ["tls1", "tls1_1"])
+def test_old_tls_versions_are_refused(host, version):
+    # SECLEVEL=0 lets the client offer TLS 1.0/1.1; the server must answer "protocol version".
+    result = host.run(
+        "echo | openssl s_client -connect 127.0.0.1:443 -servername %s -%s -cipher DEFAULT@SECLEVEL=0", NAME, version)
+    assert result.rc != 0
+    assert "alert protocol version" in result.stderr
+
+
+@pytest.mark.parametrize("version", ["tls1_2", "tls1_3"])
+def test_current_tls_versions_are_accepted(host, version):
+    result = host.run(
+        "echo | openssl s_client -connect 127.0.0.1:443 -servername %s -%s -CAfile %s", NAME, version, CERT)
+    assert result.rc == 0
+    assert "Verify return code: 0 (ok)" in result.stdout
+
+
+def test_site_checker_rejects_a_broken_site(host):
+    host.run_expect([0], "/usr/local/sbin/nginx-check-site /etc/nginx/sites-available/flaskapp flaskapp")
+    host.run_expect([0], "printf 'server { listen 80; bogus_directive on; }\\n' > /tmp/broken-site")
+    try:
+        result = host.run("/usr/local/sbin/nginx-check-site /tmp/broken-site flaskapp")
+        assert result.rc != 0
+        assert "bogus_directive" in result.stderr
+    finally:
+        host.run("rm -f /tmp/broken-site")
+    # The live configuration is untouched.
+    host.run_expect([0], "nginx -t")
