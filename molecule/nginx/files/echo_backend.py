@@ -14,8 +14,11 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keepalive, as nginx's upstream uses it
 
     def do_GET(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        received = len(self.rfile.read(length)) if length else 0
         body = json.dumps(
-            {"backend": "echo", "method": self.command, "path": self.path, "headers": dict(self.headers)}
+            {"backend": "echo", "method": self.command, "path": self.path, "headers": dict(self.headers),
+             "body_length": received}
         ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

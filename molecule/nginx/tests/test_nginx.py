@@ -133,6 +133,10 @@ def test_static_files_are_served_by_nginx_with_long_caching(host, static_file):
     assert " 200" in status
     assert "expires" in headers
     assert "max-age=2592000" in headers["cache-control"]
+    assert "public, immutable" in headers["cache-control"]
+    # The location's own add_header lines must not drop the security headers.
+    assert "strict-transport-security" in headers
+    assert headers["x-content-type-options"] == ["nosniff"]
 
 
 def test_static_files_need_nginx_read_permission(host, static_file):
@@ -192,3 +196,56 @@ def test_site_checker_rejects_a_broken_site(host):
         host.run("rm -f /tmp/broken-site")
     # The live configuration is untouched.
     host.run_expect([0], "nginx -t")
+
+
+@pytest.mark.parametrize("path", ["/app-page", "/static/app.css", "/static/missing.css"])
+def test_security_headers_on_every_answer(host, path):
+    status, headers = response_headers(host, HTTPS + "https://%s%s" % (NAME, path))
+    assert headers["strict-transport-security"] == ["max-age=63072000"]
+    assert headers["x-content-type-options"] == ["nosniff"]
+    assert headers["x-frame-options"] == ["DENY"]
+    assert headers["content-security-policy"] == ["frame-ancestors 'none'"]
+    assert headers["referrer-policy"] == ["strict-origin-when-cross-origin"]
+    assert headers["server"] == ["nginx"]  # no version (server_tokens off)
+
+
+def test_text_is_compressed(host, static_file):
+    name, path = static_file
+    host.run_expect([0], "yes 'p { margin: 0; }' | head -n 200 > %s", path)
+    for url in ("https://%s/static/%s" % (NAME, name), "https://%s/some/page" % NAME):
+        status, headers = response_headers(host, HTTPS + "-H 'Accept-Encoding: gzip' " + url)
+        assert headers.get("content-encoding") == ["gzip"], url
+        assert "Accept-Encoding" in headers.get("vary", [""])[0]
+
+
+def test_request_body_size_is_limited(host):
+    host.run_expect([0], "head -c 1048576 /dev/zero > /tmp/body-1m && head -c 11534336 /dev/zero > /tmp/body-11m")
+    try:
+        small = https_json(host, "/upload", "--data-binary @/tmp/body-1m")
+        assert small["body_length"] == 1048576
+        code = host.check_output(
+            HTTPS + "-o /dev/null -w '%%{http_code}' --data-binary @/tmp/body-11m https://%s/upload", NAME)
+        assert code == "413"
+    finally:
+        host.run("rm -f /tmp/body-1m /tmp/body-11m")
+
+
+@pytest.mark.parametrize("cipher,accepted", [
+    ("ECDHE-ECDSA-AES128-GCM-SHA256", True),
+    ("ECDHE-ECDSA-CHACHA20-POLY1305", True),
+    ("ECDHE-ECDSA-AES128-SHA", False),      # CBC: not in Mozilla intermediate
+    ("ECDHE-ECDSA-AES256-SHA384", False),   # CBC with SHA-2: not either
+])
+def test_tls12_ciphers_follow_mozilla_intermediate(host, cipher, accepted):
+    result = host.run(
+        "echo | openssl s_client -connect 127.0.0.1:443 -servername %s -tls1_2 -cipher %s -CAfile %s",
+        NAME, cipher, CERT)
+    assert (result.rc == 0) == accepted, result.stdout + result.stderr
+    if accepted:
+        assert "Cipher is " + cipher in result.stdout
+
+
+def test_tls_session_tickets_are_off(host):
+    out = host.check_output(
+        "echo | openssl s_client -connect 127.0.0.1:443 -servername %s -tls1_2 -CAfile %s 2>&1", NAME, CERT)
+    assert "TLS session ticket:" not in out
