@@ -249,3 +249,46 @@ def test_tls_session_tickets_are_off(host):
     out = host.check_output(
         "echo | openssl s_client -connect 127.0.0.1:443 -servername %s -tls1_2 -CAfile %s 2>&1", NAME, CERT)
     assert "TLS session ticket:" not in out
+
+
+def test_app_down_shows_the_error_page(host):
+    host.run_expect([0], "systemctl stop flaskapp.socket flaskapp.service")
+    try:
+        out = host.check_output(HTTPS + "-w '\\n%%{http_code}' https://%s/page", NAME)
+    finally:
+        host.run_expect([0], "systemctl start flaskapp.socket")
+    body, code = out.rsplit("\n", 1)
+    assert code == "502"
+    assert "shop.example.test is temporarily unavailable" in body
+
+
+def test_maintenance_flag_switches_the_site_to_503_and_back(host):
+    flag = "/srv/flaskapp/shared/maintenance"
+    url = "https://%s/page" % NAME
+    # The app user (deploy tooling) sets the flag; no reload.
+    host.run_expect([0], "runuser -u flaskapp -- touch %s", flag)
+    try:
+        status, headers = response_headers(host, HTTPS + url)
+        assert " 503" in status
+        assert headers["retry-after"] == ["120"]
+        body = host.check_output(HTTPS + url)
+        assert "temporarily unavailable" in body
+        static = host.check_output(HTTPS + "-o /dev/null -w '%%{http_code}' https://%s/static/app.css", NAME)
+        assert static == "503"
+        # ACME challenges still work, so certificates renew during maintenance.
+        token = uuid.uuid4().hex
+        path = "/var/www/letsencrypt/.well-known/acme-challenge/" + token
+        host.run_expect([0], "mkdir -p /var/www/letsencrypt/.well-known/acme-challenge && echo %s > %s", token, path)
+        code = host.check_output("curl -s -o /dev/null -w '%%{http_code}' http://localhost/.well-known/acme-challenge/%s", token)
+        host.run("rm -f %s", path)
+        assert code == "200"
+    finally:
+        host.run_expect([0], "rm -f %s", flag)
+    status, headers = response_headers(host, HTTPS + url)
+    assert " 200" in status
+    assert "retry-after" not in headers
+
+
+def test_error_page_is_not_reachable_directly(host):
+    code = host.check_output(HTTPS + "-o /dev/null -w '%%{http_code}' https://%s/_errors/50x.html", NAME)
+    assert code == "404"
