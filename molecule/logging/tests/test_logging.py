@@ -2,6 +2,7 @@
 journal, and forwarding to the stand-in syslog server (the receiver container)."""
 
 import os
+import re
 import time
 import uuid
 
@@ -60,7 +61,8 @@ def test_logrotate_reads_the_config_without_errors(host, config):
 def test_app_rotation_uses_the_chosen_interval_count_and_size(host):
     # logrotate's own reading of the file, not a text match on it.
     debug = run_ok(host, f"logrotate -d {CONFIG}").stderr
-    assert f"rotating pattern: {LOG_DIR}/*.log  weekly (5 rotations)" in debug
+    # logrotate 3.21 (Debian 12) and 3.22 (Debian 13) word this line differently.
+    assert re.search(r"rotating pattern: /var/log/blog/\*\.log .*weekly.*\(5 rotations\)", debug), debug
     assert "log files >= 10485760 are rotated earlier" in debug
     assert f"switching euid from 0 to {host.user(APP).uid}" in debug
 
@@ -115,7 +117,7 @@ def http_get(host, path):
 
 def test_nginx_logs_rotate_and_nginx_reopens_them(host):
     debug = run_ok(host, "logrotate -d /etc/logrotate.d/nginx").stderr
-    assert "rotating pattern: /var/log/nginx/*.log  after 1 days (7 rotations)" in debug
+    assert re.search(r"rotating pattern: /var/log/nginx/\*\.log .*after 1 days.*\(7 rotations\)", debug), debug
     marker = uuid.uuid4().hex
     http_get(host, "/before-" + marker)
     assert wait_for(lambda: host.file("/var/log/nginx/access.log").contains("before-" + marker))
@@ -138,8 +140,7 @@ def test_journal_is_persistent_with_the_size_cap(host):
     assert "MaxRetentionSec=1month" in config
     # journald reports the limit it applies when it opens the persistent journal.
     status = run_ok(host, "journalctl -b -u systemd-journald -o cat").stdout
-    assert "System Journal (/var/log/journal/" in status
-    assert "max 64.0M" in status
+    assert re.search(r"System Journal \(/var/log/journal/.*, max 64(\.0)?M", status), status
     marker = uuid.uuid4().hex
     run_ok(host, f"logger -t flaskstack-journal-test {marker}")
     assert wait_for(lambda: marker in host.run(
@@ -151,6 +152,24 @@ def test_forwarded_messages_reach_the_syslog_server(host, receiver):
     marker = uuid.uuid4().hex
     run_ok(host, f"logger -t flaskstack-test {marker}")
     assert wait_for(lambda: receiver.file("/var/log/remote/received.log").contains(marker), timeout=15)
+
+
+def test_messages_sent_while_the_syslog_server_is_down_arrive_later(host, receiver):
+    marker = uuid.uuid4().hex
+    run_ok(receiver, "systemctl stop rsyslog")
+    try:
+        run_ok(host, f"logger -t flaskstack-test outage-{marker}")
+        # Logged locally at once, whatever the state of the server.
+        assert wait_for(lambda: marker in host.run(
+            "journalctl -t flaskstack-test -o cat --since -5min").stdout, timeout=10)
+        # The forwarding queue takes further messages while the server is away.
+        run_ok(host, f"logger -t flaskstack-test outage-second-{marker}")
+    finally:
+        run_ok(receiver, "systemctl start rsyslog")
+    # Delivered from the queue once the server is back (retried every 10 s).
+    received = receiver.file("/var/log/remote/received.log")
+    assert wait_for(lambda: received.contains("outage-" + marker) and received.contains("outage-second-" + marker),
+                    timeout=45)
 
 
 def test_host_without_app_or_nginx_only_gets_the_journal(receiver):
