@@ -143,3 +143,151 @@ def test_hba_file_is_private(host, version):
     assert hba.user == "postgres"
     assert hba.group == "postgres"
     assert hba.mode == 0o640
+
+
+# --- Server settings --------------------------------------------------------------------------
+
+
+def setting(host, name):
+    return admin_sql(host, "SELECT setting || coalesce(unit, '') FROM pg_settings WHERE name = '%s'" % name)
+
+
+def test_server_listens_where_configured(host):
+    # converge.yml: localhost plus the container's own address.
+    address = host.check_output("hostname -I").split()[0]
+    assert host.socket("tcp://127.0.0.1:5432").is_listening
+    assert host.socket("tcp://%s:5432" % address).is_listening
+    assert not host.socket("tcp://0.0.0.0:5432").is_listening
+    assert admin_sql(host, "SHOW listen_addresses") == "localhost,%s" % address
+
+
+def test_hosts_not_listed_are_refused_over_the_network(host, password):
+    # The container's own address is not among postgresql_app_client_addresses.
+    address = host.check_output("hostname -I").split()[0]
+    result = app_psql(host, password, "SELECT 1", address=address)
+    assert result.rc != 0
+    assert "no pg_hba.conf entry for host \"%s\"" % address in result.stderr
+
+
+def test_memory_settings_follow_the_configured_memory(host):
+    # converge.yml: postgresql_memory_mb 2048, max_connections 50.
+    assert admin_sql(host, "SHOW shared_buffers") == "512MB"
+    assert admin_sql(host, "SHOW effective_cache_size") == "1GB"
+    assert admin_sql(host, "SHOW work_mem") == "10MB"
+    assert admin_sql(host, "SHOW maintenance_work_mem") == "102MB"
+    assert admin_sql(host, "SHOW max_connections") == "50"
+
+
+def test_operator_settings_win_and_come_from_the_drop_in(host, version):
+    rows = admin_sql(
+        host,
+        "SELECT name, setting, sourcefile FROM pg_settings "
+        "WHERE name IN ('log_min_duration_statement', 'random_page_cost', 'log_connections') ORDER BY name",
+    ).splitlines()
+    drop_in = "/etc/postgresql/%s/main/conf.d/50-flaskstack.conf" % version
+    assert rows == [
+        "log_connections|on|" + drop_in,
+        "log_min_duration_statement|250|" + drop_in,
+        "random_page_cost|1.1|" + drop_in,
+    ]
+    # Nothing waits for a restart and nothing was refused after the last run.
+    assert admin_sql(host, "SELECT count(*) FROM pg_settings WHERE pending_restart") == "0"
+    assert admin_sql(host, "SELECT count(*) FROM pg_file_settings WHERE error IS NOT NULL") == "0"
+
+
+# --- Extensions -------------------------------------------------------------------------------
+
+
+def test_extensions_work_for_the_app(host, password):
+    result = app_psql(
+        host, password,
+        "SELECT round(similarity('postgresql', 'postgres')::numeric, 2), 'Blog'::citext = 'BLOG'::citext",
+    )
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip() == "0.67|t"
+
+
+# --- Backups ----------------------------------------------------------------------------------
+
+BACKUP_DIR = "/var/backups/postgresql"
+BACKUP = "postgresql-%s-backup" % DATABASE
+
+
+def dumps(host):
+    out = host.check_output("find %s -maxdepth 1 -name '%s-*.dump' -printf '%%f\\n' | sort", BACKUP_DIR, DATABASE)
+    return out.split()
+
+
+def test_backup_timer_is_scheduled(host):
+    timer = host.service(BACKUP + ".timer")
+    assert timer.is_enabled
+    assert timer.is_running
+    assert host.check_output("systemctl show -P Persistent %s.timer", BACKUP) == "yes"
+    backup_dir = host.file(BACKUP_DIR)
+    assert backup_dir.user == "postgres"
+    assert backup_dir.mode == 0o700
+
+
+def test_backup_restores_lost_data(host, password):
+    setup = app_psql(
+        host, password,
+        "CREATE TABLE restore_check (id int PRIMARY KEY, note text); "
+        "INSERT INTO restore_check VALUES (1, 'written before the backup')",
+    )
+    assert setup.rc == 0, setup.stderr
+    before = set(dumps(host))
+    host.run_expect([0], "systemctl start %s.service", BACKUP)
+    new = sorted(set(dumps(host)) - before)
+    assert len(new) == 1, new
+    dump = "%s/%s" % (BACKUP_DIR, new[0])
+    assert host.file(dump).user == "postgres"
+    assert host.file(dump).mode == 0o600
+    assert not host.file(dump + ".partial").exists
+
+    # Lose the data: a row changed, then the whole database dropped.
+    assert app_psql(host, password, "UPDATE restore_check SET note = 'changed after'").rc == 0
+    admin_sql(host, "DROP DATABASE %s" % DATABASE)
+    assert app_psql(host, password, "SELECT 1").rc != 0
+
+    # The README's restore procedure.
+    host.run_expect(
+        [0], "cd /tmp && runuser -u postgres -- pg_restore --create --exit-on-error --dbname=postgres %s", dump
+    )
+    result = app_psql(host, password, "SELECT id, note FROM restore_check; DROP TABLE restore_check")
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip() == "1|written before the backup"
+    # Owner and access rights came back with the database.
+    acl = admin_sql(host, "SELECT pg_get_userbyid(datdba), datacl FROM pg_database WHERE datname = '%s'" % DATABASE)
+    assert acl.split("|")[0] == USER
+    assert not [e for e in acl.split("|")[1].strip("{}").split(",") if e.startswith("=")], acl
+
+
+def test_backup_deletes_only_expired_dumps(host):
+    old = "%s/%s-20000101T000000Z.dump" % (BACKUP_DIR, DATABASE)
+    recent = "%s/%s-20000102T000000Z.dump" % (BACKUP_DIR, DATABASE)
+    other = "%s/other-20000101T000000Z.dump" % BACKUP_DIR
+    # converge.yml keeps 7 days.
+    host.run_expect([0], "touch -d '8 days ago' %s %s && touch -d '6 days ago' %s", old, other, recent)
+    try:
+        host.run_expect([0], "systemctl start %s.service", BACKUP)
+        assert not host.file(old).exists
+        assert host.file(recent).exists
+        assert host.file(other).exists
+    finally:
+        host.run("rm -f %s %s %s", old, recent, other)
+
+
+def test_failed_backup_keeps_old_dumps_and_fails_the_unit(host, version):
+    server = "postgresql@%s-main" % version
+    old = "%s/%s-20000101T000000Z.dump" % (BACKUP_DIR, DATABASE)
+    host.run_expect([0], "touch -d '30 days ago' %s", old)
+    host.run_expect([0], "systemctl stop %s", server)
+    try:
+        result = host.run("systemctl start %s.service", BACKUP)
+        assert result.rc != 0
+        assert host.file(old).exists
+        assert host.check_output("systemctl show -P Result %s.service", BACKUP) != "success"
+    finally:
+        host.run("rm -f %s", old)
+        host.run_expect([0], "systemctl start %s", server)
+        host.run("systemctl reset-failed %s.service", BACKUP)
