@@ -4,7 +4,7 @@
 #   - a running Docker engine (an engine that already answers is used as it is);
 #   - .venv with the pinned Python tools from requirements-dev.txt;
 #   - systemd-capable Debian base images built locally (debootstrap + docker import);
-#   - host-side download caches shared by the test containers (apt archives, pip);
+#   - a host-side pip download cache shared by the test containers;
 #   - the collection made importable as flaskstack.deploy from this checkout.
 # Source it (". scripts/testbed.sh") to get the environment, or run it to only set up.
 # Distros to build: FLASKSTACK_DISTROS (default "bookworm trixie").
@@ -105,14 +105,10 @@ SOURCES
 }
 
 testbed_caches() {
-  # Download caches mounted into the test containers: packages are still installed by the
-  # roles on every run, only the downloads are reused.
+  # pip's download cache, mounted into the test containers: packages are still installed
+  # by the roles on every run, only the downloads are reused.
   mkdir -p "$FLASKSTACK_TESTBED_CACHE/pip"
   chmod 1777 "$FLASKSTACK_TESTBED_CACHE/pip"
-  local suite
-  for suite in $FLASKSTACK_DISTROS; do
-    mkdir -p "$FLASKSTACK_TESTBED_CACHE/apt-$suite/partial"
-  done
 }
 
 testbed_collection() {
