@@ -12,9 +12,11 @@ short_description: Render a mapping as .env lines readable by systemd and python
 description:
   - Turns a mapping of environment variables into C(KEY='value') lines, sorted by key.
   - The same file serves systemd's C(EnvironmentFile=) and python-dotenv (C(load_dotenv)), which
-    disagree on escapes inside double quotes; single-quoted values are read literally by both.
+    disagree on escapes inside double quotes; single-quoted values are read literally by both,
+    except that python-dotenv expands C(${NAME}) even there.
   - Fails, naming the key, on a key that is not a valid variable name and on a value that one of
-    the two readers would understand differently (a single quote, a backslash or a line break).
+    the two readers would understand differently (a single quote, a backslash, a line break or
+    C(${)).
 positional: _input
 options:
   _input:
@@ -43,7 +45,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_UNSAFE = ("'", "\\", "\n", "\r", "\x00")
+_UNSAFE = ("'", "\\", "\n", "\r", "\x00", "${")
 
 
 def to_dotenv(variables):
@@ -63,7 +65,7 @@ def to_dotenv(variables):
         value = "" if value is None else to_text(value)
         if any(char in value for char in _UNSAFE):
             raise AnsibleFilterError(
-                "to_dotenv: the value of %s contains a quote, backslash or line break, which "
+                "to_dotenv: the value of %s contains a quote, backslash, line break or ${, which "
                 "systemd and python-dotenv would read differently" % name
             )
         lines.append("%s='%s'" % (name, value))

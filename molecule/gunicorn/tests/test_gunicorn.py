@@ -13,8 +13,8 @@ EXPECTED_ENVIRONMENT = {
     "FLASK_APP": "wsgi:app",
     "FLASK_CONFIG": "production",
     "DATABASE_URL": "sqlite:////srv/flaskapp/shared/guestbook.db",
-    "GUESTBOOK_TITLE": 'Gunicorn guestbook $HOME ${HOME} #1 "50%"',
-    "GUESTBOOK_TEST_SECRET": ' p@ss$word#1 ${HOME} %h %% `id` "dq" ;&|<>*?=  ',
+    "GUESTBOOK_TITLE": 'Gunicorn guestbook $HOME #1 "50%"',
+    "GUESTBOOK_TEST_SECRET": ' p@ss$word#1 %h %% `id` "dq" ;&|<>*?=  ',
 }
 
 # Runs on the target with its python3: requests go through curl on the unix socket, timed

@@ -23,7 +23,7 @@ def test_rejects_invalid_names(name):
         to_dotenv({name: "x"})
 
 
-@pytest.mark.parametrize("value", ["it's", "back\\slash", "two\nlines"])
+@pytest.mark.parametrize("value", ["it's", "back\\slash", "two\nlines", "pa${HOME}ss"])
 def test_rejects_values_read_differently_and_names_the_key(value):
     with pytest.raises(AnsibleFilterError, match="MAIL_PASSWORD"):
         to_dotenv({"MAIL_PASSWORD": value})
