@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # Run the collection's tests: yamllint, ansible-lint, the plugins' unit tests, then Molecule.
 #   scripts/test.sh                 everything (what CI runs)
-#   scripts/test.sh nginx           one Molecule scenario (after the linters are skipped)
+#   scripts/test.sh nginx           one Molecule scenario, output on the terminal (no linters)
+#   scripts/test.sh nginx@trixie    the same on Debian 13
 #   scripts/test.sh --lint          linters and unit tests only
-# FLASKSTACK_DISTRO=trixie picks Debian 13 for the scenarios (default: bookworm).
+# FLASKSTACK_DISTRO=trixie picks Debian 13 for scenarios named without @distro (default:
+# bookworm). The full run runs FLASKSTACK_JOBS scenarios at a time (default 2), each logged to
+# .cache/test-logs/<scenario>.log; the log of a failed scenario is shown at the end.
 # Sets up everything it needs on a fresh Debian machine first (scripts/testbed.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# Scenarios run by default, in order: one per role, then the whole stack on Debian 12 and 13.
-ALL_SCENARIOS=${FLASKSTACK_SCENARIOS:-"common base postgresql app gunicorn nginx logging default default@trixie"}
+# Scenarios of the full run: one per role on Debian 12, the whole stack on Debian 12 and 13.
+# Longest first, so the parallel run ends with short ones.
+ALL_SCENARIOS=${FLASKSTACK_SCENARIOS:-"default nginx postgresql default@trixie base gunicorn app logging common"}
+JOBS=${FLASKSTACK_JOBS:-2}
+LOG_DIR=.cache/test-logs
 
 distros="bookworm"
-case " $* $ALL_SCENARIOS " in *trixie*) distros="bookworm trixie" ;; esac
+case " ${*:-$ALL_SCENARIOS} " in *trixie*) distros="bookworm trixie" ;; esac
 [ "${FLASKSTACK_DISTRO:-bookworm}" = trixie ] && distros="bookworm trixie"
 export FLASKSTACK_DISTROS="$distros"
 # shellcheck source=scripts/testbed.sh
@@ -30,21 +36,49 @@ lint() {
   fi
 }
 
+# One scenario, "name" or "name@distro". Runs of the same scenario on different distros
+# share Molecule's state directory, so they take turns (flock).
 scenario() {
   local name=${1%@*} distro=${FLASKSTACK_DISTRO:-bookworm}
   [ "$1" != "$name" ] && distro=${1#*@}
+  mkdir -p .cache/locks
   echo "== molecule test -s $name ($distro)"
   local start=$SECONDS
-  FLASKSTACK_DISTRO=$distro molecule test -s "$name"
+  FLASKSTACK_DISTRO=$distro flock ".cache/locks/$name.lock" molecule test -s "$name"
   echo "== $name ($distro) passed in $((SECONDS - start)) s"
+}
+
+# One scenario of the full run, logged to a file; prints one line.
+scenario_logged() {
+  local log="$LOG_DIR/${1/@/-}.log" start=$SECONDS
+  if scenario "$1" >"$log" 2>&1; then
+    echo "PASS $1 in $((SECONDS - start)) s"
+  else
+    echo "FAIL $1 after $((SECONDS - start)) s (log: $log)"
+    return 1
+  fi
 }
 
 case "${1:-}" in
   "")
+    start=$SECONDS
     lint
-    passed=0
-    for s in $ALL_SCENARIOS; do scenario "$s"; passed=$((passed + 1)); done
-    echo "scenarios: $passed passed, 0 failed"
+    rm -rf "$LOG_DIR" && mkdir -p "$LOG_DIR"
+    echo "== Molecule: $(wc -w <<<"$ALL_SCENARIOS") scenarios, $JOBS at a time"
+    export -f scenario scenario_logged
+    export LOG_DIR
+    status=0
+    # shellcheck disable=SC2086
+    printf '%s\n' $ALL_SCENARIOS | xargs -P "$JOBS" -I{} bash -c 'scenario_logged "$1"' _ {} \
+      | tee "$LOG_DIR/summary" || status=$?
+    passed=$(grep -c '^PASS' "$LOG_DIR/summary" || true)
+    failed=$(grep -c '^FAIL' "$LOG_DIR/summary" || true)
+    for log in $(grep '^FAIL' "$LOG_DIR/summary" | sed 's/.*(log: \(.*\))/\1/'); do
+      echo "== $log (last 150 lines)"
+      tail -n 150 "$log"
+    done
+    echo "scenarios: $passed passed, $failed failed; whole run $((SECONDS - start)) s"
+    [ "$status" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$passed" -eq "$(wc -w <<<"$ALL_SCENARIOS")" ]
     ;;
   --lint) lint ;;
   *) for s in "$@"; do scenario "$s"; done ;;
