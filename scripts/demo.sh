@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The demo: a local container stands in for a fresh Debian server, playbooks/site.yml deploys
+# the sample app (examples/guestbook) on it, and the site answers on 127.0.0.1 only.
+#   scripts/demo.sh            set up (first run), deploy, print the URL; re-runs are idempotent
+#   scripts/demo.sh --destroy  remove the demo container and its generated secrets
+# FLASKSTACK_DISTRO=trixie deploys on Debian 13; FLASKSTACK_DEMO_HTTPS_PORT (8443) and
+# FLASKSTACK_DEMO_HTTP_PORT (8080) pick the published ports.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+distro=${FLASKSTACK_DISTRO:-bookworm}
+export FLASKSTACK_DISTRO=$distro FLASKSTACK_DISTROS=$distro
+# shellcheck source=scripts/testbed.sh
+. scripts/testbed.sh
+
+if [ "${1:-}" = "--destroy" ]; then
+  testbed_docker
+  docker rm -f flaskstack-demo >/dev/null 2>&1 || true
+  rm -rf .cache/demo
+  echo "demo removed"
+  exit 0
+fi
+
+testbed_setup
+ansible-playbook -i inventories/demo/hosts.yml scripts/demo.yml
+port=${FLASKSTACK_DEMO_HTTPS_PORT:-8443}
+cat <<DONE
+
+The sample app is served at https://127.0.0.1:$port/ (self-signed certificate: curl -k,
+or accept it in the browser). http://127.0.0.1:${FLASKSTACK_DEMO_HTTP_PORT:-8080}/ redirects to HTTPS.
+Remove the demo with: scripts/demo.sh --destroy
+DONE
