@@ -48,7 +48,8 @@ testbed_docker() {
     return 0
   fi
   log "starting the Docker engine (log: /var/log/flaskstack-dockerd.log)"
-  as_root sh -c 'nohup dockerd >/var/log/flaskstack-dockerd.log 2>&1 &'
+  # In a session of its own, so the engine outlives the shell (and process group) that started it.
+  as_root setsid -f sh -c 'exec dockerd >>/var/log/flaskstack-dockerd.log 2>&1 </dev/null'
   local i
   for i in $(seq 1 60); do
     docker info >/dev/null 2>&1 && return 0
