@@ -4,7 +4,7 @@
 #   - a running Docker engine (an engine that already answers is used as it is);
 #   - .venv with the pinned Python tools from requirements-dev.txt;
 #   - systemd-capable Debian base images built locally (debootstrap + docker import);
-#   - a host-side pip download cache shared by the test containers;
+#   - host-side download caches for the test containers (pip's shared, apt's per scenario);
 #   - the collection made importable as flaskstack.deploy from this checkout.
 # Source it (". scripts/testbed.sh") to get the environment, or run it to only set up.
 # Distros to build: FLASKSTACK_DISTROS (default "bookworm trixie").
@@ -106,10 +106,16 @@ SOURCES
 }
 
 testbed_caches() {
-  # pip's download cache, mounted into the test containers: packages are still installed
-  # by the roles on every run, only the downloads are reused.
+  # Download caches mounted into the test containers (see .config/molecule/config.yml):
+  # pip's, shared, and apt's, one per scenario (or the demo) and distro.
   mkdir -p "$FLASKSTACK_TESTBED_CACHE/pip"
   chmod 1777 "$FLASKSTACK_TESTBED_CACHE/pip"
+  local suite name
+  for suite in $FLASKSTACK_DISTROS; do
+    for name in demo $(cd "$FLASKSTACK_ROOT/molecule" && ls -d -- */ | tr -d /); do
+      mkdir -p "$FLASKSTACK_TESTBED_CACHE/apt-$suite-$name/partial"
+    done
+  done
 }
 
 testbed_collection() {
