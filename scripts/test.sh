@@ -44,7 +44,10 @@ scenario() {
   mkdir -p .cache/locks
   echo "== molecule test -s $name ($distro)"
   local start=$SECONDS
-  FLASKSTACK_DISTRO=$distro flock ".cache/locks/$name.lock" molecule test -s "$name"
+  # A hung test fails its scenario after FLASKSTACK_SCENARIO_TIMEOUT seconds (default 1800)
+  # instead of using up the whole run.
+  FLASKSTACK_DISTRO=$distro flock ".cache/locks/$name.lock" \
+    timeout --kill-after=30 "${FLASKSTACK_SCENARIO_TIMEOUT:-1800}" molecule test -s "$name"
   echo "== $name ($distro) passed in $((SECONDS - start)) s"
 }
 

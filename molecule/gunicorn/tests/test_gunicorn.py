@@ -54,9 +54,18 @@ def wait_for_new_master(old, limit=30):
     return 0
 
 
+def running_master():
+    """The master's pid once the service runs (it may still be starting from a previous
+    test). Never 0: os.kill(0, 9) would kill this script's own process group."""
+    pid = wait_for_new_master(0)
+    if not pid:
+        raise RuntimeError("%s is not running" % SERVICE)
+    return pid
+
+
 def kill_master():
     """kill -9 the master; poll the site until it answers, at most 10 s."""
-    old = main_pid()
+    old = running_master()
     os.kill(old, 9)
     start = time.monotonic()
     code = "000"
@@ -73,10 +82,11 @@ def outage(seconds):
     """gunicorn cannot start for `seconds` (its environment file is gone) after a crash;
     systemd must keep trying, and the site must answer by itself once the file is back."""
     env_file = "/srv/flaskapp/shared/.env"
+    master = running_master()
     restarts = int(show("NRestarts"))
     os.rename(env_file, env_file + ".away")
     try:
-        os.kill(main_pid(), 9)
+        os.kill(master, 9)
         time.sleep(seconds)
         state = show("ActiveState")
         attempts = int(show("NRestarts")) - restarts
@@ -95,7 +105,7 @@ def outage(seconds):
 
 def restart_under_load():
     """Requests in a tight loop while `systemctl restart` runs; every one must answer 200."""
-    old = main_pid()
+    old = running_master()
     inode = os.stat(SOCKET).st_ino
     results = []
     window = {}
@@ -109,17 +119,19 @@ def restart_under_load():
             code = get(timeout=30)
             results.append((begin, time.monotonic() - begin, code))
 
-    workers = [threading.Thread(target=load) for _ in range(4)]
+    workers = [threading.Thread(target=load, daemon=True) for _ in range(4)]
     for worker in workers:
         worker.start()
-    time.sleep(1)
-    window["start"] = time.monotonic()
-    subprocess.run(["systemctl", "restart", SERVICE], check=True)
-    window["end"] = time.monotonic()
-    time.sleep(1)
-    stop.set()
-    for worker in workers:
-        worker.join()
+    try:
+        time.sleep(1)
+        window["start"] = time.monotonic()
+        subprocess.run(["systemctl", "restart", SERVICE], check=True, timeout=120)
+        window["end"] = time.monotonic()
+        time.sleep(1)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=35)
     during = [r for r in results if window["start"] <= r[0] <= window["end"]]
     return {
         "old": old, "new": main_pid(), "same_socket": os.stat(SOCKET).st_ino == inode,
