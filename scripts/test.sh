@@ -46,8 +46,12 @@ scenario() {
   local start=$SECONDS
   # A hung test fails its scenario after FLASKSTACK_SCENARIO_TIMEOUT seconds (default 1800)
   # instead of using up the whole run.
-  FLASKSTACK_DISTRO=$distro flock ".cache/locks/$name.lock" \
-    timeout --kill-after=30 "${FLASKSTACK_SCENARIO_TIMEOUT:-1800}" molecule test -s "$name"
+  # Explicit status: set -e does not apply inside a function called from an `if`.
+  if ! FLASKSTACK_DISTRO=$distro flock ".cache/locks/$name.lock" \
+    timeout --kill-after=30 "${FLASKSTACK_SCENARIO_TIMEOUT:-1800}" molecule test -s "$name"; then
+    echo "== $name ($distro) FAILED after $((SECONDS - start)) s"
+    return 1
+  fi
   echo "== $name ($distro) passed in $((SECONDS - start)) s"
 }
 
@@ -84,5 +88,5 @@ case "${1:-}" in
     [ "$status" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$passed" -eq "$(wc -w <<<"$ALL_SCENARIOS")" ]
     ;;
   --lint) lint ;;
-  *) for s in "$@"; do scenario "$s"; done ;;
+  *) for s in "$@"; do scenario "$s" || exit 1; done ;;
 esac
