@@ -5,6 +5,7 @@
 # previous one:
 #   v1.0              examples/guestbook as it is (branch main)
 #   v2.0              a new migration (entries.likes) and a visible change (a version footer)
+#   v2.1              a code-only change of v2.0 (its footer), no new migration or package
 #   broken-import     v2.0 whose WSGI entry point fails to import
 #   broken-migration  v2.0 plus a migration that fails
 #   broken-probe      v2.0 whose /healthz answers 503
@@ -39,6 +40,7 @@ release() {
   esac
 }
 release v2.0 v1.0 2026-02-01T12:00:00Z "Guestbook 2.0: likes, version footer"
+release v2.1 v2.0 2026-02-15T12:00:00Z "Guestbook 2.1: footer"
 release broken-import v2.0 2026-03-01T12:00:00Z "Import a module that is not there"
 release broken-migration v2.0 2026-03-02T12:00:00Z "Add a migration that fails"
 release broken-probe v2.0 2026-03-03T12:00:00Z "Report unhealthy"
