@@ -5,12 +5,10 @@ recipe first shows the load detects failed requests; then v2.0 goes live, three 
 releases are refused, the deploy lock holds, rollback.yml brings v1.0's code back and the
 maintenance switch serves its page during an update.
 """
-import http.client
 import json
 import os
-import ssl
 import subprocess
-import threading
+import sys
 import time
 
 import pytest
@@ -23,6 +21,8 @@ FOOTER = '<footer class="version">Guestbook 2.0</footer>'
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
 CONTAINER = "flaskstack-update-%s" % os.environ.get("FLASKSTACK_DISTRO", "bookworm")
+sys.path.insert(0, os.path.join(PROJECT, "tests"))
+from loadgen import Load  # noqa: E402
 
 
 def container_ip():
@@ -31,77 +31,15 @@ def container_ip():
         check=True, capture_output=True, text=True).stdout.strip()
 
 
-class Load:
-    """Steady GET / over HTTPS (a page that reads the database), bounded in time and count."""
+def steady_load():
+    return Load(container_ip(), NAME, marker=FOOTER)
 
-    def __init__(self, threads=4, rate=20.0, max_seconds=900, max_requests=30000):
-        self.ip = container_ip()
-        self.threads, self.period = threads, threads / rate
-        self.deadline = time.monotonic() + max_seconds
-        self.max_requests = max_requests
-        self.stop_event = threading.Event()
-        self.lock = threading.Lock()
-        self.statuses, self.latencies, self.pages = {}, [], []
-        self.context = ssl.create_default_context()
-        self.context.check_hostname = False
-        self.context.verify_mode = ssl.CERT_NONE
 
-    def _one(self):
-        start = time.monotonic()
-        try:
-            conn = http.client.HTTPSConnection(self.ip, 443, context=self.context, timeout=15)
-            conn.request("GET", "/", headers={"Host": NAME})
-            response = conn.getresponse()
-            body = response.read().decode("utf-8", "replace")
-            status = str(response.status)
-            conn.close()
-        except Exception as e:  # a refused or reset connection is a failed request too
-            status, body = type(e).__name__, ""
-        with self.lock:
-            self.statuses[status] = self.statuses.get(status, 0) + 1
-            self.latencies.append(time.monotonic() - start)
-            if status == "200":
-                self.pages.append(FOOTER in body)
-
-    def _run(self):
-        while not self.stop_event.is_set() and time.monotonic() < self.deadline:
-            with self.lock:
-                if sum(self.statuses.values()) >= self.max_requests:
-                    return
-            started = time.monotonic()
-            self._one()
-            time.sleep(max(0.0, self.period - (time.monotonic() - started)))
-
-    def __enter__(self):
-        self.workers = [threading.Thread(target=self._run, daemon=True) for _ in range(self.threads)]
-        for worker in self.workers:
-            worker.start()
-        time.sleep(2)
-        return self
-
-    def __exit__(self, *exc):
-        time.sleep(2)
-        self.stop_event.set()
-        for worker in self.workers:
-            worker.join()
-
-    @property
-    def total(self):
-        return sum(self.statuses.values())
-
-    @property
-    def failed(self):
-        return self.total - self.statuses.get("200", 0)
-
-    def report(self, what):
-        latencies = sorted(self.latencies)
-        p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else 0
-        line = "%s: %d requests, %d failed %s, p99 %.0f ms" % (
-            what, self.total, self.failed, json.dumps(self.statuses, sort_keys=True), p99 * 1000)
-        print("\nFIGURE " + line)
-        with open(os.path.join(EPHEMERAL, "figures.txt"), "a") as figures:
-            figures.write(line + "\n")
-        return line
+def figure(line):
+    print("\nFIGURE " + line)
+    with open(os.path.join(EPHEMERAL, "figures.txt"), "a") as figures:
+        figures.write(line + "\n")
+    return line
 
 
 def playbook(name, *extra):
@@ -144,22 +82,22 @@ def test_v1_is_live(host):
 def test_the_classic_recipe_fails_requests(host):
     """stop, migrate, start: what update.yml replaces. Also shows the load sees failures."""
     release = ROOT + "/current"
-    with Load() as load:
+    with steady_load() as load:
         time.sleep(3)
         host.check_output(
             "systemctl stop flaskapp.service flaskapp.socket && cd %s && runuser -u flaskapp -- "
             "sh -c 'set -a && . %s/shared/.env && set +a && exec venv/bin/flask db upgrade' && "
             "systemctl start flaskapp.socket flaskapp.service", release, ROOT)
         time.sleep(3)
-    line = load.report("classic stop-migrate-start")
+    line = figure(load.report("classic stop-migrate-start"))
     assert load.failed > 0, line
     assert host.service("flaskapp.service").is_running
 
 
 def test_update_to_v2_under_load_loses_no_request(host):
-    with Load() as load:
+    with steady_load() as load:
         run = playbook("update.yml", "-e", "app_version=v2.0")
-    line = load.report("update.yml v1.0 -> v2.0")
+    line = figure(load.report("update.yml v1.0 -> v2.0"))
     assert run.returncode == 0, run.output[-3000:]
     assert load.failed == 0, line
     assert load.total >= 200, line
@@ -189,9 +127,9 @@ def test_writable_directories_survive_releases(host):
 def test_a_broken_release_fails_clearly_and_v2_keeps_serving(host, version, step, detail):
     before = live_release(host)
     releases_before = host.check_output("ls %s/releases", ROOT).split()
-    with Load() as load:
+    with steady_load() as load:
         run = playbook("update.yml", "-e", "app_version=" + version)
-    line = load.report("update.yml to " + version)
+    line = figure(load.report("update.yml to " + version))
     assert run.returncode != 0
     assert 'failed at "%s"' % step in run.output, run.output[-3000:]
     assert detail in run.output, run.output[-3000:]
@@ -221,9 +159,9 @@ def test_the_deploy_lock_refuses_a_second_run(host):
 
 def test_rollback_brings_back_v1_code_under_load(host):
     v2 = live_release(host)
-    with Load() as load:
+    with steady_load() as load:
         run = playbook("rollback.yml")
-    line = load.report("rollback.yml v2.0 -> v1.0")
+    line = figure(load.report("rollback.yml v2.0 -> v1.0"))
     assert run.returncode == 0, run.output[-3000:]
     assert load.failed == 0, line
     assert FOOTER not in page(host)
@@ -239,9 +177,9 @@ def test_rollback_brings_back_v1_code_under_load(host):
 
 
 def test_maintenance_mode_serves_its_page_during_the_update_and_ends(host):
-    with Load() as load:
+    with steady_load() as load:
         run = playbook("update.yml", "-e", "app_version=v2.0", "-e", "update_maintenance=true")
-    line = load.report("update.yml with update_maintenance=true")
+    line = figure(load.report("update.yml with update_maintenance=true"))
     assert run.returncode == 0, run.output[-3000:]
     assert load.statuses.get("503", 0) > 0, line
     assert load.failed == load.statuses.get("503", 0), line
