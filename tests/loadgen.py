@@ -18,7 +18,7 @@ import time
 
 class Load:
     def __init__(self, address, host, path="/", port=443, tls=True, threads=4, rate=20.0,
-                 max_seconds=900, max_requests=30000, marker=None):
+                 max_seconds=1200, max_requests=30000, marker=None):
         self.address, self.host, self.path, self.port, self.tls = address, host, path, port, tls
         self.threads, self.period = threads, threads / rate
         self.max_seconds, self.max_requests = max_seconds, max_requests
