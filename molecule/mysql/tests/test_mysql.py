@@ -145,10 +145,8 @@ def test_app_user_has_its_privileges_on_its_database_only(host, web_address):
 
 
 def test_app_user_works_in_its_database_from_the_web_host(web, password, db_address, web_address):
-    result = app_sql(
-        web, password, "flaskstack-mysql-db-" + os.environ.get("FLASKSTACK_DISTRO", "bookworm"),
-        "SELECT CURRENT_USER(), DATABASE()",
-    )
+    # By name, as the app reaches it (the network's DNS).
+    result = app_sql(web, password, testinfra_hosts[0], "SELECT CURRENT_USER(), DATABASE()")
     assert result == {"rows": [["%s@%s" % (USER, web_address), DATABASE]]}
     for statement in (
         "CREATE TABLE login_check (id INT PRIMARY KEY)",
