@@ -269,7 +269,9 @@ def test_guestbook_entry_round_trip(host, web):
     )
     page = web.check_output("curl -fsS --unix-socket %s http://localhost/", SOCKET)
     assert marker in page
-    assert root_sql(host, "SELECT message FROM entries WHERE author = 'tester' ORDER BY id DESC LIMIT 1", DATABASE) == marker
+    # Stored as the same UTF-8 bytes, 4-byte emoji included (utf8mb4).
+    stored = root_sql(host, "SELECT HEX(message) FROM entries WHERE author = 'tester' ORDER BY id DESC LIMIT 1", DATABASE)
+    assert stored == marker.encode().hex().upper()
 
 
 # --- Backups -------------------------------------------------------------------------------------
