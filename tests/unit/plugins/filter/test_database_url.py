@@ -44,3 +44,18 @@ def test_sqlalchemy_parses_it_back():
         database_url("postgresql", user="blog", password="p@ss/w:rd%", host="db1", port=5432, name="blog")
     )
     assert (url.username, url.password, url.host, url.port, url.database) == ("blog", "p@ss/w:rd%", "db1", 5432, "blog")
+
+
+def test_mysql_url_for_a_remote_mariadb():
+    url = database_url("mysql", user="flaskapp", password="p@ss/w:rd%", host="db1.example.com", port="3306", name="guest_book")
+    assert url == "mysql+pymysql://flaskapp:p%40ss%2Fw%3Ard%25@db1.example.com:3306/guest_book"
+
+
+def test_sqlalchemy_parses_a_mysql_url_back():
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    url = sqlalchemy.engine.make_url(
+        database_url("mysql", user="flaskapp", password="p@ss/w:rd%", host="db1", port=3306, name="guest_book")
+    )
+    assert (url.drivername, url.username, url.password, url.host, url.port, url.database) == (
+        "mysql+pymysql", "flaskapp", "p@ss/w:rd%", "db1", 3306, "guest_book"
+    )

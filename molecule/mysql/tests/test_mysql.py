@@ -1,0 +1,363 @@
+"""The mysql role on a real MariaDB, and the sample app on another host using it over the network."""
+import json
+import os
+import re
+import time
+import uuid
+
+import pytest
+import testinfra
+from testinfra.utils.ansible_runner import AnsibleRunner
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+_RUNNER = AnsibleRunner(INVENTORY)
+# The `host` fixture is the database host; the web host has its own fixture.
+testinfra_hosts = _RUNNER.get_hosts("dbservers")
+
+DATABASE = "guest_book"
+USER = "flaskapp"
+APP_PYTHON = "/srv/flaskapp/current/venv/bin/python"
+SOCKET = "/run/flaskapp/gunicorn.sock"
+BACKUP_DIR = "/var/backups/mysql"
+BACKUP = "mysql-%s-backup" % DATABASE
+
+# Runs a statement as the app's user with PyMySQL (the app's own driver, from its virtualenv)
+# and prints {"rows": [...]} or {"error": [code, message]}.
+CLIENT = """
+import json, os, sys
+import pymysql
+try:
+    db = pymysql.connect(host=sys.argv[1], user=sys.argv[2], password=os.environ["DB_PASSWORD"],
+                         database=sys.argv[3] or None, connect_timeout=5, autocommit=True)
+    with db.cursor() as cursor:
+        cursor.execute(sys.argv[4])
+        print(json.dumps({"rows": [list(map(str, row)) for row in cursor.fetchall()]}))
+except pymysql.MySQLError as error:
+    print(json.dumps({"error": [error.args[0], str(error.args[-1])]}))
+"""
+
+
+@pytest.fixture(scope="module")
+def password():
+    """The throwaway password the shared test config generated for this run."""
+    path = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "db-password")
+    with open(path) as stream:
+        return stream.read().split()[0]
+
+
+@pytest.fixture(scope="module")
+def web():
+    name = _RUNNER.get_hosts("webservers")[0]
+    return testinfra.get_host("ansible://" + name, ansible_inventory=INVENTORY)
+
+
+@pytest.fixture(scope="module")
+def db_address(host):
+    return host.check_output("hostname -I").split()[0]
+
+
+@pytest.fixture(scope="module")
+def web_address(web):
+    return web.check_output("hostname -I").split()[0]
+
+
+def root_sql(host, query, database=""):
+    """Run a statement as MariaDB's root, through the unix socket (tab-separated output)."""
+    return host.check_output("mariadb -N -B -e %s %s", query, database)
+
+
+def app_sql(client, password, address, query, database=DATABASE, user=USER):
+    """Run a statement as the app's user over TCP from `client`, with the app's PyMySQL."""
+    python = APP_PYTHON if client.file(APP_PYTHON).exists else "python3"
+    out = client.check_output(
+        "DB_PASSWORD=%s %s -c %s %s %s %s %s", password, python, CLIENT, address, user, database, query
+    )
+    return json.loads(out)
+
+
+# --- The server and what a default installation may leave open --------------------------------
+
+
+def test_server_is_running_and_enabled(host):
+    service = host.service("mariadb")
+    assert service.is_running
+    assert service.is_enabled
+    version = root_sql(host, "SELECT VERSION()")
+    release = host.system_info.release.split(".")[0]
+    assert version.startswith({"12": "10.11.", "13": "11.8."}[release]), version
+
+
+def test_no_anonymous_accounts_and_no_test_database(host):
+    assert root_sql(host, "SELECT COUNT(*) FROM mysql.global_priv WHERE User = ''") == "0"
+    assert "test" not in root_sql(host, "SHOW DATABASES").split()
+    assert root_sql(host, "SELECT COUNT(*) FROM mysql.db WHERE Db LIKE 'test%'") == "0"
+
+
+def test_root_exists_only_for_the_local_socket(host):
+    assert root_sql(host, "SELECT Host FROM mysql.global_priv WHERE User = 'root'") == "localhost"
+    assert root_sql(host, "SHOW CREATE USER root@localhost").endswith(
+        "IDENTIFIED VIA mysql_native_password USING 'invalid' OR unix_socket"
+    )
+
+
+@pytest.mark.parametrize("secret", ["", "invalid", "root"])
+def test_root_cannot_log_in_over_tcp(host, secret):
+    # Over TCP the unix_socket plugin cannot identify the client, and no password matches.
+    result = host.run("mariadb --protocol=TCP -h 127.0.0.1 -u root --password=%s -e 'SELECT 1'", secret)
+    assert result.rc != 0
+    assert "Access denied for user 'root'@'127.0.0.1'" in result.stderr
+
+
+def test_other_unix_users_cannot_log_in_as_root(host):
+    result = host.run("runuser -u nobody -- mariadb -u root -e 'SELECT 1'")
+    assert result.rc != 0
+    assert "Access denied for user 'root'@'localhost'" in result.stderr
+
+
+# --- The app's database and user ------------------------------------------------------------
+
+
+def test_app_database_is_utf8mb4(host):
+    row = root_sql(
+        host,
+        "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+        "WHERE SCHEMA_NAME = '%s'" % DATABASE,
+    )
+    assert row.split("\t") == ["utf8mb4", "utf8mb4_unicode_ci"]
+
+
+def test_app_user_exists_for_local_and_listed_hosts_only(host, web_address):
+    hosts = root_sql(host, "SELECT Host FROM mysql.global_priv WHERE User = '%s' ORDER BY Host" % USER)
+    assert sorted(hosts.split()) == sorted(["localhost", "127.0.0.1", "::1", web_address, "198.51.100.%"])
+
+
+def test_app_user_has_its_privileges_on_its_database_only(host, web_address):
+    grants = root_sql(host, "SHOW GRANTS FOR '%s'@'%s'" % (USER, web_address)).splitlines()
+    assert len(grants) == 2, grants
+    assert grants[0].startswith("GRANT USAGE ON *.* TO `%s`@`%s`" % (USER, web_address))
+    # The underscore is escaped: the grant does not cover guestXbook.
+    match = re.fullmatch(r"GRANT (.+) ON `guest\\\\_book`\.\* TO `%s`@`%s`" % (USER, re.escape(web_address)), grants[1])
+    assert match, grants[1]
+    assert sorted(match.group(1).split(", ")) == sorted([
+        "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "REFERENCES", "INDEX", "ALTER",
+        "CREATE TEMPORARY TABLES", "CREATE VIEW", "SHOW VIEW",
+    ])
+
+
+def test_app_user_works_in_its_database_from_the_web_host(web, password, db_address, web_address):
+    # By name, as the app reaches it (the network's DNS).
+    result = app_sql(web, password, testinfra_hosts[0], "SELECT CURRENT_USER(), DATABASE()")
+    assert result == {"rows": [["%s@%s" % (USER, web_address), DATABASE]]}
+    for statement in (
+        "CREATE TABLE login_check (id INT PRIMARY KEY)",
+        "INSERT INTO login_check VALUES (42)",
+        "ALTER TABLE login_check ADD COLUMN note VARCHAR(20)",
+        "DROP TABLE login_check",
+    ):
+        assert "rows" in app_sql(web, password, db_address, statement), statement
+
+
+@pytest.mark.parametrize("database", ["mysql", "information_schema_x", "guestXbook"])
+def test_app_user_cannot_use_other_databases(host, web, password, db_address, web_address, database):
+    root_sql(host, "CREATE DATABASE IF NOT EXISTS guestXbook")
+    try:
+        result = app_sql(web, password, db_address, "SELECT 1", database=database)
+        assert result["error"][0] == 1044, result
+        assert "Access denied for user '%s'@'%s' to database '%s'" % (USER, web_address, database) in result["error"][1]
+    finally:
+        root_sql(host, "DROP DATABASE IF EXISTS guestXbook")
+
+
+def test_app_user_has_no_administrative_powers(web, password, db_address):
+    for statement, code in (
+        ("CREATE DATABASE sneaky", 1044),
+        ("CREATE USER sneaky", 1227),
+        ("SELECT * FROM mysql.global_priv", 1142),
+        ("SHOW PROCESSLIST", None),
+        ("SELECT LOAD_FILE('/etc/passwd')", None),
+    ):
+        result = app_sql(web, password, db_address, statement)
+        if code:
+            assert result.get("error", [None])[0] == code, (statement, result)
+        elif statement.startswith("SHOW"):
+            # Without PROCESS only its own connection is listed.
+            assert all(row[1] == USER for row in result["rows"]), result
+        else:
+            # Without FILE, LOAD_FILE returns NULL.
+            assert result == {"rows": [["None"]]}, result
+
+
+def test_wrong_password_is_refused(web, password, db_address, web_address):
+    result = app_sql(web, password + "x", db_address, "SELECT 1")
+    assert result["error"][0] == 1045
+    assert "Access denied for user '%s'@'%s'" % (USER, web_address) in result["error"][1]
+
+
+def test_app_user_logs_in_locally_with_its_password(host, password):
+    result = host.run(
+        "mariadb --protocol=TCP -h 127.0.0.1 -u %s --password=%s -N -B -e 'SELECT CURRENT_USER()' %s",
+        USER, password, DATABASE,
+    )
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip() == "%s@127.0.0.1" % USER
+
+
+def test_hosts_not_listed_are_refused(host, password, db_address):
+    # The database host's own network address is not among mysql_app_client_hosts.
+    result = host.run(
+        "mariadb --protocol=TCP -h %s -u %s --password=%s -e 'SELECT 1' %s", db_address, USER, password, DATABASE
+    )
+    assert result.rc != 0
+    assert "Host '%s' is not allowed to connect" % db_address in result.stderr or "Access denied" in result.stderr
+
+
+# --- Network and settings ------------------------------------------------------------------------
+
+
+def test_server_listens_on_the_bind_addresses_only(host, db_address):
+    assert host.socket("tcp://127.0.0.1:3306").is_listening
+    assert host.socket("tcp://%s:3306" % db_address).is_listening
+    assert not host.socket("tcp://0.0.0.0:3306").is_listening
+    assert root_sql(host, "SELECT @@bind_address, @@port, @@skip_name_resolve").split("\t") == [
+        "127.0.0.1,%s" % db_address, "3306", "1"
+    ]
+
+
+def test_settings_follow_the_configured_memory_and_come_from_the_drop_in(host):
+    # molecule.yml: mysql_memory_mb 2048, max_connections 60, slow_query_log, long_query_time 2.
+    assert root_sql(
+        host,
+        "SELECT @@innodb_buffer_pool_size DIV 1048576, @@max_connections, @@slow_query_log, "
+        "@@long_query_time, @@character_set_server, @@collation_server",
+    ).split("\t") == ["512", "60", "1", "2.000000", "utf8mb4", "utf8mb4_unicode_ci"]
+    drop_in = host.file("/etc/mysql/mariadb.conf.d/70-flaskstack.cnf")
+    assert drop_in.user == "root"
+    assert drop_in.mode == 0o644
+    assert "innodb_buffer_pool_size = 512M" in drop_in.content_string.splitlines()
+
+
+# --- The app on MariaDB ------------------------------------------------------------------------
+
+
+def test_app_tables_are_in_the_app_database(host):
+    tables = root_sql(
+        host,
+        "SELECT TABLE_NAME, ENGINE, TABLE_COLLATION FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = '%s' ORDER BY TABLE_NAME" % DATABASE,
+    )
+    assert [row.split("\t") for row in tables.splitlines()] == [
+        ["alembic_version", "InnoDB", "utf8mb4_unicode_ci"],
+        ["entries", "InnoDB", "utf8mb4_unicode_ci"],
+    ]
+    assert len(root_sql(host, "SELECT version_num FROM alembic_version", DATABASE)) == 12
+    # Nowhere else: no stray SQLite file on the web host either.
+    assert root_sql(host, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'entries'") == "1"
+
+
+def test_app_environment_points_at_mariadb(web):
+    env = web.file("/srv/flaskapp/shared/.env").content_string
+    assert re.search(r"^DATABASE_URL='mysql\+pymysql://flaskapp:[^@']+@flaskstack-mysql-db-[a-z]+:3306/guest_book'$", env, re.M), env
+
+
+def test_guestbook_entry_round_trip(host, web):
+    marker = "mariadb-" + uuid.uuid4().hex[:12] + " ✓ 😀"
+    health = json.loads(web.check_output("curl -fsS --unix-socket %s http://localhost/healthz", SOCKET))
+    assert health == {"database": "mysql", "status": "ok"}
+    web.check_output(
+        "curl -fsS -o /dev/null --unix-socket %s --data-urlencode author=tester --data-urlencode %s http://localhost/",
+        SOCKET, "message=" + marker,
+    )
+    page = web.check_output("curl -fsS --unix-socket %s http://localhost/", SOCKET)
+    assert marker in page
+    # Stored as the same UTF-8 bytes, 4-byte emoji included (utf8mb4).
+    stored = root_sql(host, "SELECT HEX(message) FROM entries WHERE author = 'tester' ORDER BY id DESC LIMIT 1", DATABASE)
+    assert stored == marker.encode().hex().upper()
+
+
+# --- Backups -------------------------------------------------------------------------------------
+
+
+def dumps(host):
+    out = host.check_output("find %s -maxdepth 1 -name '%s-*.sql.gz' -printf '%%f\\n' | sort", BACKUP_DIR, DATABASE)
+    return out.split()
+
+
+def test_backup_timer_is_scheduled(host):
+    timer = host.service(BACKUP + ".timer")
+    assert timer.is_enabled
+    assert timer.is_running
+    assert host.check_output("systemctl show -P Persistent %s.timer", BACKUP) == "yes"
+    backup_dir = host.file(BACKUP_DIR)
+    assert backup_dir.user == "mysql"
+    assert backup_dir.mode == 0o700
+
+
+def test_backup_restores_lost_data(host, web):
+    root_sql(
+        host,
+        "CREATE TABLE restore_check (id INT PRIMARY KEY, note VARCHAR(40)); "
+        "INSERT INTO restore_check VALUES (1, 'written before the backup')",
+        DATABASE,
+    )
+    entries = root_sql(host, "SELECT COUNT(*) FROM entries", DATABASE)
+    assert int(entries) >= 1
+    before = set(dumps(host))
+    host.run_expect([0], "systemctl start %s.service", BACKUP)
+    new = sorted(set(dumps(host)) - before)
+    assert len(new) == 1, new
+    dump = "%s/%s" % (BACKUP_DIR, new[0])
+    assert host.file(dump).user == "mysql"
+    assert host.file(dump).mode == 0o600
+    assert not host.file("%s/.%s.sql.partial" % (BACKUP_DIR, DATABASE)).exists
+    assert "--single-transaction" in host.check_output("cat /usr/local/sbin/%s", BACKUP)
+
+    # Lose data: a row changed, a row deleted, then a whole table dropped.
+    root_sql(host, "UPDATE restore_check SET note = 'changed after'; DELETE FROM entries; DROP TABLE restore_check", DATABASE)
+    assert root_sql(host, "SELECT COUNT(*) FROM entries", DATABASE) == "0"
+
+    # The README's restore procedure: the whole database from the dump.
+    host.run_expect([0], "mariadb -e 'DROP DATABASE %s'" % DATABASE)
+    host.run_expect([0], "zcat %s | mariadb", dump)
+    assert root_sql(host, "SELECT id, note FROM restore_check", DATABASE) == "1\twritten before the backup"
+    assert root_sql(host, "SELECT COUNT(*) FROM entries", DATABASE) == entries
+    root_sql(host, "DROP TABLE restore_check", DATABASE)
+    # The database came back with its character set, and the app with its data.
+    assert root_sql(
+        host, "SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '%s'" % DATABASE
+    ) == "utf8mb4_unicode_ci"
+    page = web.check_output("curl -fsS --unix-socket %s http://localhost/", SOCKET)
+    assert "tester" in page
+
+
+def test_backup_deletes_only_expired_dumps(host):
+    old = "%s/%s-20000101T000000Z.sql.gz" % (BACKUP_DIR, DATABASE)
+    recent = "%s/%s-20000102T000000Z.sql.gz" % (BACKUP_DIR, DATABASE)
+    other = "%s/other-20000101T000000Z.sql.gz" % BACKUP_DIR
+    # molecule.yml keeps 7 days.
+    host.run_expect([0], "touch -d '8 days ago' %s %s && touch -d '6 days ago' %s", old, other, recent)
+    try:
+        host.run_expect([0], "systemctl start %s.service", BACKUP)
+        assert not host.file(old).exists
+        assert host.file(recent).exists
+        assert host.file(other).exists
+    finally:
+        host.run("rm -f %s %s %s", old, recent, other)
+
+
+def test_failed_backup_keeps_old_dumps_and_fails_the_unit(host):
+    old = "%s/%s-20000101T000000Z.sql.gz" % (BACKUP_DIR, DATABASE)
+    host.run_expect([0], "touch -d '30 days ago' %s", old)
+    host.run_expect([0], "systemctl stop mariadb")
+    try:
+        result = host.run("systemctl start %s.service", BACKUP)
+        assert result.rc != 0
+        assert host.file(old).exists
+        assert host.check_output("systemctl show -P Result %s.service", BACKUP) != "success"
+        assert not host.file("%s/.%s.sql.partial" % (BACKUP_DIR, DATABASE)).exists
+    finally:
+        host.run("rm -f %s", old)
+        host.run_expect([0], "systemctl start mariadb")
+        host.run("systemctl reset-failed %s.service", BACKUP)
+        deadline = time.monotonic() + 30
+        while host.run("mariadb -e 'SELECT 1'").rc != 0 and time.monotonic() < deadline:
+            time.sleep(1)
