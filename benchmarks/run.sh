@@ -53,11 +53,11 @@ timed() {
   say "$name: ${!var} s"
 }
 
-# loaded PREFIX ADDRESS LOG COMMAND...: run under steady HTTPS load; PREFIX_failed, _requests,
-# _p50, _p99, _seconds.
+# loaded PREFIX ADDRESS LABEL COMMAND...: run under steady HTTPS load (log: load-PREFIX.log);
+# PREFIX_failed, _requests, _p50, _p99, _seconds.
 loaded() {
-  local prefix=$1 address=$2 name=$3; shift 3
-  run "$name" python3 benchmarks/load.py "$address" "$NAME" "$name" -- "$@"
+  local prefix=$1 address=$2 label=$3 name=load-$1; shift 3
+  run "$name" python3 benchmarks/load.py "$address" "$NAME" "$label" -- "$@"
   local failed requests p50 p99 took
   read -r _ failed requests p50 p99 took < <(grep '^LOAD ' "$out/$name.log")
   figure "${prefix}_failed" "$failed"; figure "${prefix}_requests" "$requests"
@@ -136,7 +136,7 @@ loaded manual "$manual_ip" "manual recipe update v1.0 -> v2.0" \
 
 # 4. Throughput inside the flaskstack.deploy server, on loopback (wrk from Debian).
 say "throughput with wrk"
-run wrk-install docker exec "$ANSIBLE_HOST" sh -c "apt-get install -y -q wrk && grep -q ' $NAME\$' /etc/hosts || echo '127.0.0.1 $NAME' >>/etc/hosts"
+run wrk-install docker exec "$ANSIBLE_HOST" sh -c "apt-get install -y -q -o DPkg::Lock::Timeout=300 wrk && { grep -q ' $NAME\$' /etc/hosts || echo '127.0.0.1 $NAME' >>/etc/hosts; }"
 rps() {
   local var=$1 url=$2
   run "wrk-$var" docker exec "$ANSIBLE_HOST" wrk --threads 2 --connections 8 --duration 10s -H "Host: $NAME" "$url"
