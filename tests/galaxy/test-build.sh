@@ -7,7 +7,8 @@
 #   - ansible-doc prints the documentation of every role under roles/ and every filter
 #     plugin under plugins/filter/ (a new role or filter is covered without editing this);
 #   - ansible-playbook flaskstack.deploy.site --syntax-check against the installed copy;
-#   - the execution environment: `ansible-builder create` makes the build context of
+#   - the execution environment: its definition matches ansible-builder's schema
+#     (ansible-lint), `ansible-builder create` makes the build context of
 #     execution-environment.yml with the tarball, and `ansible-builder introspect` reads the
 #     installed copy's meta/execution-environment.yml.
 # The collections the tarball depends on (galaxy.yml) ship in the `ansible` package: with
@@ -121,7 +122,11 @@ for playbook in "$installed"/playbooks/*.yml; do
     || fail "syntax check of flaskstack.deploy.$name"
   echo "   playbook flaskstack.deploy.$name"
 done
-echo "== execution environment (ansible-builder create, introspect)"
+echo "== execution environment (schema, ansible-builder create, introspect)"
+# The project-wide ansible-lint run does not pick this file up; named, it is checked against
+# ansible-builder's schema.
+(cd "$ROOT" && ansible-lint --offline --nocolor execution-environment.yml >"$work/ee-lint.log" 2>&1) \
+  || { cat "$work/ee-lint.log"; fail "execution-environment.yml does not match ansible-builder's schema"; }
 mkdir -p "$work/ee/dist"
 cp "$ROOT/execution-environment.yml" "$ROOT/requirements.yml" "$work/ee/"
 cp "$tarball" "$work/ee/dist/"
