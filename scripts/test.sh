@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Run the collection's tests: yamllint, ansible-lint, the plugins' unit tests, then Molecule.
+# Run the collection's tests: the linters' stage (yamllint, ansible-lint, the plugins' unit
+# tests, the changelog fragments, the Galaxy tarball and its documentation, ansible-test
+# sanity and units), then Molecule.
 #   scripts/test.sh                 everything (what CI runs)
 #   scripts/test.sh nginx           one Molecule scenario, output on the terminal (no linters)
 #   scripts/test.sh nginx@trixie    the same on Debian 13
-#   scripts/test.sh --lint          linters and unit tests only
+#   scripts/test.sh --lint          the linters' stage only
 # FLASKSTACK_DISTRO=trixie picks Debian 13 for scenarios named without @distro (default:
 # bookworm). The full run runs FLASKSTACK_JOBS scenarios at a time (default 2), each logged to
 # .cache/test-logs/<scenario>.log; the log of a failed scenario is shown at the end.
@@ -34,6 +36,12 @@ lint() {
     echo "== unit tests"
     python -m pytest -q -p no:cacheprovider tests/unit
   fi
+  echo "== changelog fragments (antsibull-changelog lint)"
+  scripts/changelog.sh --lint
+  echo "== Galaxy tarball: build, install, ansible-doc, execution environment"
+  tests/galaxy/test-build.sh
+  echo "== ansible-test sanity and units"
+  tests/sanity.sh
 }
 
 # One scenario, "name" or "name@distro". Runs of the same scenario on different distros
