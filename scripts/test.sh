@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the collection's tests: the linters' stage (yamllint, ansible-lint, the plugins' unit
 # tests, the changelog fragments, the Galaxy tarball and its documentation, ansible-test
-# sanity and units), then Molecule.
+# sanity and units) and, beside it, the Molecule scenarios.
 #   scripts/test.sh                 everything (what CI runs)
 #   scripts/test.sh nginx           one Molecule scenario, output on the terminal (no linters)
 #   scripts/test.sh nginx@trixie    the same on Debian 13
@@ -77,8 +77,11 @@ scenario_logged() {
 case "${1:-}" in
   "")
     start=$SECONDS
-    lint
     rm -rf "$LOG_DIR" && mkdir -p "$LOG_DIR"
+    # The linters' stage runs beside the scenarios; its result counts like theirs.
+    echo "== linters' stage in the background (log: $LOG_DIR/lint.log)"
+    lint >"$LOG_DIR/lint.log" 2>&1 &
+    lint_pid=$!
     echo "== Molecule: $(wc -w <<<"$ALL_SCENARIOS") scenarios, $JOBS at a time"
     export -f scenario scenario_logged
     export LOG_DIR
@@ -86,6 +89,14 @@ case "${1:-}" in
     # shellcheck disable=SC2086
     printf '%s\n' $ALL_SCENARIOS | xargs -P "$JOBS" -I{} bash -c 'scenario_logged "$1"' _ {} \
       | tee "$LOG_DIR/summary" || status=$?
+    lint_status=0
+    wait "$lint_pid" || lint_status=$?
+    if [ "$lint_status" -eq 0 ]; then
+      echo "PASS linters' stage"
+    else
+      echo "FAIL linters' stage (log: $LOG_DIR/lint.log, last 80 lines below)"
+      tail -n 80 "$LOG_DIR/lint.log"
+    fi
     passed=$(grep -c '^PASS' "$LOG_DIR/summary" || true)
     failed=$(grep -c '^FAIL' "$LOG_DIR/summary" || true)
     for log in $(grep '^FAIL' "$LOG_DIR/summary" | sed 's/.*(log: \(.*\))/\1/'); do
@@ -93,7 +104,8 @@ case "${1:-}" in
       tail -n 150 "$log"
     done
     echo "scenarios: $passed passed, $failed failed; whole run $((SECONDS - start)) s"
-    [ "$status" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$passed" -eq "$(wc -w <<<"$ALL_SCENARIOS")" ]
+    [ "$lint_status" -eq 0 ] && [ "$status" -eq 0 ] && [ "$failed" -eq 0 ] \
+      && [ "$passed" -eq "$(wc -w <<<"$ALL_SCENARIOS")" ]
     ;;
   --lint) lint ;;
   *) for s in "$@"; do scenario "$s" || exit 1; done ;;
