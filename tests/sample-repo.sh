@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Build a bare git repository of the sample app (examples/guestbook) at DEST, as a git host
-# would serve it, with tag v1.0. Commits use fixed authors and dates, so the same source
-# always gives the same commit ids.
+# would serve it. Commits use fixed authors and dates, so the same source always gives the
+# same commit ids. Versions, each the files of tests/sample-releases/<name>/ laid over the
+# previous one:
+#   v1.0              examples/guestbook as it is (branch main)
+#   v2.0              a new migration (entries.likes) and a visible change (a version footer)
+#   v2.1              a code-only change of v2.0 (its footer), no new migration or package
+#   broken-import     v2.0 whose WSGI entry point fails to import
+#   broken-migration  v2.0 plus a migration that fails
+#   broken-probe      v2.0 whose /healthz answers 503
 set -euo pipefail
 dest=${1:?usage: sample-repo.sh DEST.git}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,6 +25,26 @@ git -C "$work" init -q -b main
 git -C "$work" add -A
 git -C "$work" -c commit.gpgsign=false commit -q -m "Guestbook 1.0"
 git -C "$work" -c tag.gpgsign=false tag -a v1.0 -m "Guestbook 1.0"
+
+# release NAME BASE DATE MESSAGE: a commit on BASE with the overlay NAME, tagged or branched NAME.
+release() {
+  local name=$1 base=$2 message=$4
+  export GIT_AUTHOR_DATE=$3 GIT_COMMITTER_DATE=$3
+  git -C "$work" checkout -q --detach "$base"
+  cp -r "$root/tests/sample-releases/$name/." "$work/"
+  git -C "$work" add -A
+  git -C "$work" -c commit.gpgsign=false commit -q -m "$message"
+  case $name in
+    v*) git -C "$work" -c tag.gpgsign=false tag -a "$name" -m "$message" ;;
+    *) git -C "$work" branch -q "$name" ;;
+  esac
+}
+release v2.0 v1.0 2026-02-01T12:00:00Z "Guestbook 2.0: likes, version footer"
+release v2.1 v2.0 2026-02-15T12:00:00Z "Guestbook 2.1: footer"
+release broken-import v2.0 2026-03-01T12:00:00Z "Import a module that is not there"
+release broken-migration v2.0 2026-03-02T12:00:00Z "Add a migration that fails"
+release broken-probe v2.0 2026-03-03T12:00:00Z "Report unhealthy"
+git -C "$work" checkout -q main
 
 rm -rf "$dest"
 git clone -q --bare "$work" "$dest"

@@ -1,0 +1,249 @@
+"""update.yml and rollback.yml under steady HTTPS load, from the outside in.
+
+The tests run in file order: v1.0 is live after converge; the classic stop-migrate-start
+recipe first shows the load detects failed requests; then v2.0 goes live, three broken
+releases are refused, the deploy lock holds, rollback.yml brings v1.0's code back and the
+maintenance switch serves its page during an update.
+"""
+import http.client
+import json
+import os
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+
+NAME = "guestbook.test"
+ROOT = "/srv/flaskapp"
+V1_REVISION = "0fa6799e3123"
+V2_REVISION = "5b1e2c3d4f60"
+FOOTER = '<footer class="version">Guestbook 2.0</footer>'
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+CONTAINER = "flaskstack-update-%s" % os.environ.get("FLASKSTACK_DISTRO", "bookworm")
+
+
+def container_ip():
+    return subprocess.run(
+        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", CONTAINER],
+        check=True, capture_output=True, text=True).stdout.strip()
+
+
+class Load:
+    """Steady GET / over HTTPS (a page that reads the database), bounded in time and count."""
+
+    def __init__(self, threads=4, rate=20.0, max_seconds=900, max_requests=30000):
+        self.ip = container_ip()
+        self.threads, self.period = threads, threads / rate
+        self.deadline = time.monotonic() + max_seconds
+        self.max_requests = max_requests
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.statuses, self.latencies, self.pages = {}, [], []
+        self.context = ssl.create_default_context()
+        self.context.check_hostname = False
+        self.context.verify_mode = ssl.CERT_NONE
+
+    def _one(self):
+        start = time.monotonic()
+        try:
+            conn = http.client.HTTPSConnection(self.ip, 443, context=self.context, timeout=15)
+            conn.request("GET", "/", headers={"Host": NAME})
+            response = conn.getresponse()
+            body = response.read().decode("utf-8", "replace")
+            status = str(response.status)
+            conn.close()
+        except Exception as e:  # a refused or reset connection is a failed request too
+            status, body = type(e).__name__, ""
+        with self.lock:
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            self.latencies.append(time.monotonic() - start)
+            if status == "200":
+                self.pages.append(FOOTER in body)
+
+    def _run(self):
+        while not self.stop_event.is_set() and time.monotonic() < self.deadline:
+            with self.lock:
+                if sum(self.statuses.values()) >= self.max_requests:
+                    return
+            started = time.monotonic()
+            self._one()
+            time.sleep(max(0.0, self.period - (time.monotonic() - started)))
+
+    def __enter__(self):
+        self.workers = [threading.Thread(target=self._run, daemon=True) for _ in range(self.threads)]
+        for worker in self.workers:
+            worker.start()
+        time.sleep(2)
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(2)
+        self.stop_event.set()
+        for worker in self.workers:
+            worker.join()
+
+    @property
+    def total(self):
+        return sum(self.statuses.values())
+
+    @property
+    def failed(self):
+        return self.total - self.statuses.get("200", 0)
+
+    def report(self, what):
+        latencies = sorted(self.latencies)
+        p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else 0
+        line = "%s: %d requests, %d failed %s, p99 %.0f ms" % (
+            what, self.total, self.failed, json.dumps(self.statuses, sort_keys=True), p99 * 1000)
+        print("\nFIGURE " + line)
+        with open(os.path.join(EPHEMERAL, "figures.txt"), "a") as figures:
+            figures.write(line + "\n")
+        return line
+
+
+def playbook(name, *extra):
+    env = dict(os.environ)
+    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(PROJECT, ".cache", "collections")
+    cfg = os.path.join(EPHEMERAL, "ansible.cfg")
+    if os.path.exists(cfg):
+        env["ANSIBLE_CONFIG"] = cfg
+    cmd = ["ansible-playbook", "-i", os.path.join(EPHEMERAL, "inventory"),
+           os.path.join(PROJECT, "playbooks", name)] + list(extra)
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    run.output = run.stdout + run.stderr
+    return run
+
+
+def revision(host):
+    return host.check_output("runuser -u postgres -- psql -d flaskapp -Atc 'SELECT version_num FROM alembic_version'")
+
+
+def live_release(host):
+    return os.path.basename(host.file(ROOT + "/current").linked_to)
+
+
+def history(host):
+    lines = host.file(ROOT + "/releases.log").content_string.splitlines()
+    return [json.loads(line) for line in lines if line]
+
+
+def page(host):
+    return host.check_output(
+        "curl -sS --resolve %s:443:127.0.0.1 --cacert /etc/nginx/tls/%s.crt https://%s/", NAME, NAME, NAME)
+
+
+def test_v1_is_live(host):
+    assert FOOTER not in page(host)
+    assert revision(host) == V1_REVISION
+    assert [entry["result"] for entry in history(host)] == ["live"]
+
+
+def test_the_classic_recipe_fails_requests(host):
+    """stop, migrate, start: what update.yml replaces. Also shows the load sees failures."""
+    release = ROOT + "/current"
+    with Load() as load:
+        time.sleep(3)
+        host.check_output(
+            "systemctl stop flaskapp.service flaskapp.socket && cd %s && runuser -u flaskapp -- "
+            "sh -c 'set -a && . %s/shared/.env && set +a && exec venv/bin/flask db upgrade' && "
+            "systemctl start flaskapp.socket flaskapp.service", release, ROOT)
+        time.sleep(3)
+    line = load.report("classic stop-migrate-start")
+    assert load.failed > 0, line
+    assert host.service("flaskapp.service").is_running
+
+
+def test_update_to_v2_under_load_loses_no_request(host):
+    with Load() as load:
+        run = playbook("update.yml", "-e", "app_version=v2.0")
+    line = load.report("update.yml v1.0 -> v2.0")
+    assert run.returncode == 0, run.output[-3000:]
+    assert load.failed == 0, line
+    assert load.total >= 200, line
+    # Both releases answered during the run, and the last answers came from v2.0.
+    assert load.pages[0] is False and load.pages[-1] is True
+    assert FOOTER in page(host)
+    assert revision(host) == V2_REVISION
+    last = history(host)[-1]
+    assert last["result"] == "live" and last["version"] == "v2.0"
+    assert last["release"] == live_release(host)
+    assert host.file(last["backup"]).exists and host.file(last["backup"]).size > 0
+    assert host.file(last["backup"]).mode == 0o600 or host.file(last["backup"]).user == "flaskapp"
+    assert not host.file(ROOT + "/.deploy-lock").exists
+
+
+def test_writable_directories_survive_releases(host):
+    link = host.file(ROOT + "/current/instance")
+    assert link.is_symlink and link.linked_to == ROOT + "/shared/instance"
+    assert host.file(ROOT + "/shared/instance").user == "flaskapp"
+
+
+@pytest.mark.parametrize("version, step, detail", [
+    ("broken-import", "Stop when the WSGI entry point does not import", "guestbook.reports"),
+    ("broken-migration", "Run the app's deploy commands", "no_such_column"),
+    ("broken-probe", "Stop when the release fails its health probe", "answered 503"),
+])
+def test_a_broken_release_fails_clearly_and_v2_keeps_serving(host, version, step, detail):
+    before = live_release(host)
+    releases_before = host.check_output("ls %s/releases", ROOT).split()
+    with Load() as load:
+        run = playbook("update.yml", "-e", "app_version=" + version)
+    line = load.report("update.yml to " + version)
+    assert run.returncode != 0
+    assert 'failed at "%s"' % step in run.output, run.output[-3000:]
+    assert detail in run.output, run.output[-3000:]
+    assert load.failed == 0, line
+    assert load.pages and all(load.pages), "a request was answered by the broken release"
+    assert live_release(host) == before
+    assert FOOTER in page(host)
+    assert revision(host) == V2_REVISION
+    assert host.check_output("ls %s/releases", ROOT).split() == releases_before
+    assert history(host)[-1]["result"] == "failed at: " + step
+    assert not host.file(ROOT + "/.deploy-lock").exists
+
+
+def test_the_deploy_lock_refuses_a_second_run(host):
+    host.check_output("mkdir %s/.deploy-lock && echo 'update.yml run by someone since 2026-01-01' > %s/.deploy-lock/holder",
+                      ROOT, ROOT)
+    try:
+        run = playbook("update.yml", "-e", "app_version=v1.0")
+        assert run.returncode != 0
+        assert "Another deploy holds the lock" in run.output
+        assert "run by someone since 2026-01-01" in run.output
+        assert "changed=0 " in run.output
+        assert FOOTER in page(host)
+    finally:
+        host.check_output("rm -rf %s/.deploy-lock", ROOT)
+
+
+def test_rollback_brings_back_v1_code_under_load(host):
+    v2 = live_release(host)
+    with Load() as load:
+        run = playbook("rollback.yml")
+    line = load.report("rollback.yml v2.0 -> v1.0")
+    assert run.returncode == 0, run.output[-3000:]
+    assert load.failed == 0, line
+    assert FOOTER not in page(host)
+    assert "Schema changes are not undone" in run.output
+    assert "-before-%s.dump" % v2 in run.output
+    # The schema stays as v2.0 left it, and v1.0's code works with it.
+    assert revision(host) == V2_REVISION
+    code = host.check_output(
+        "curl -sS -o /dev/null -w '%%{http_code}' --resolve %s:443:127.0.0.1 --cacert /etc/nginx/tls/%s.crt "
+        "--data-urlencode message=after-rollback https://%s/", NAME, NAME, NAME)
+    assert code == "302"
+    assert "after-rollback" in page(host)
+
+
+def test_maintenance_mode_serves_its_page_during_the_update_and_ends(host):
+    with Load() as load:
+        run = playbook("update.yml", "-e", "app_version=v2.0", "-e", "update_maintenance=true")
+    line = load.report("update.yml with update_maintenance=true")
+    assert run.returncode == 0, run.output[-3000:]
+    assert load.statuses.get("503", 0) > 0, line
+    assert load.failed == load.statuses.get("503", 0), line
+    assert not host.file(ROOT + "/shared/maintenance").exists
+    assert FOOTER in page(host)
