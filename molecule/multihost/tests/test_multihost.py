@@ -1,12 +1,20 @@
-"""site.yml on a fleet: the app through the load balancer, and who may talk to whom.
+"""site.yml on a fleet: the app through the load balancer, and who may talk to whom; then
+update.yml rolling a release over the web hosts under steady load through the balancer.
 
 The database container doubles as the outside client: it is neither a balancer nor a web
-host, so what it sees of the web hosts and the balancer is what the internet sees.
+host, so what it sees of the web hosts and the balancer is what the internet sees. The tests
+run in file order: the rolling updates come last.
 """
 
 import csv
+import http.client
 import io
+import json
 import os
+import re
+import ssl
+import subprocess
+import threading
 import time
 import uuid
 
@@ -26,6 +34,11 @@ ADMIN_SOCKET = "/run/haproxy/admin.sock"
 GUNICORN_LOG = "/var/log/flaskapp/gunicorn-access.log"
 NGINX_LOG = "/var/log/nginx/access.log"
 DB_PORT = 5432
+ROOT = "/srv/flaskapp"
+V2_REVISION = "5b1e2c3d4f60"
+FOOTER = '<footer class="version">Guestbook 2.0</footer>'
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
 
 
 def _host(name):
@@ -214,3 +227,183 @@ def test_a_stopped_web_host_is_taken_out_and_the_site_keeps_answering(host, clie
     finally:
         web.run_expect([0], "systemctl start flaskapp.socket")
     assert wait_for(lambda: servers_state(host)[name] == "UP"), servers_state(host)
+
+
+# --- Rolling updates -------------------------------------------------------------------
+
+
+class Load:
+    """Steady GET / through the balancer from the controller, bounded in time and count."""
+
+    def __init__(self, address, threads=4, rate=20.0, max_seconds=1200, max_requests=40000):
+        self.address = address
+        self.threads, self.period = threads, threads / rate
+        self.deadline = time.monotonic() + max_seconds
+        self.max_requests = max_requests
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.statuses, self.pages = {}, []
+        self.context = ssl.create_default_context()
+        self.context.check_hostname = False
+        self.context.verify_mode = ssl.CERT_NONE
+
+    def _one(self):
+        try:
+            conn = http.client.HTTPSConnection(self.address, 443, context=self.context, timeout=15)
+            conn.request("GET", "/", headers={"Host": NAME})
+            response = conn.getresponse()
+            body = response.read().decode("utf-8", "replace")
+            status = str(response.status)
+            conn.close()
+        except Exception as e:  # a refused or reset connection is a failed request too
+            status, body = type(e).__name__, ""
+        with self.lock:
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            if status == "200":
+                self.pages.append(FOOTER in body)
+
+    def _run(self):
+        while not self.stop_event.is_set() and time.monotonic() < self.deadline:
+            with self.lock:
+                if sum(self.statuses.values()) >= self.max_requests:
+                    return
+            started = time.monotonic()
+            self._one()
+            time.sleep(max(0.0, self.period - (time.monotonic() - started)))
+
+    def __enter__(self):
+        self.workers = [threading.Thread(target=self._run, daemon=True) for _ in range(self.threads)]
+        for worker in self.workers:
+            worker.start()
+        time.sleep(2)
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(2)
+        self.stop_event.set()
+        for worker in self.workers:
+            worker.join()
+
+    @property
+    def total(self):
+        return sum(self.statuses.values())
+
+    @property
+    def failed(self):
+        return self.total - self.statuses.get("200", 0)
+
+
+def figure(line):
+    print("\nFIGURE " + line)
+    with open(os.path.join(EPHEMERAL, "figures.txt"), "a") as figures:
+        figures.write(line + "\n")
+
+
+def playbook(name, *extra):
+    env = dict(os.environ)
+    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(PROJECT, ".cache", "collections")
+    cfg = os.path.join(EPHEMERAL, "ansible.cfg")
+    if os.path.exists(cfg):
+        env["ANSIBLE_CONFIG"] = cfg
+    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(PROJECT, "playbooks", name)] + list(extra)
+    started = time.monotonic()
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    run.output = run.stdout + run.stderr
+    run.seconds = time.monotonic() - started
+    return run
+
+
+def live_release(web):
+    return os.path.basename(web.file(ROOT + "/current").linked_to)
+
+
+STAT_SCRIPT = (
+    "import socket; s = socket.socket(socket.AF_UNIX); s.connect('%s'); "
+    "s.sendall(b'show stat\\n'); print(s.makefile().read())" % ADMIN_SOCKET)
+
+
+class Rotation:
+    """Watches the balancer's view of the web hosts once a second (docker exec, bounded in
+    time) and adds up how long each was out of rotation (not UP): {server: seconds}."""
+
+    def __init__(self, lb_name, max_seconds=1200):
+        self.lb_name, self.deadline = lb_name, time.monotonic() + max_seconds
+        self.stop_event = threading.Event()
+        self.out, self.since, self.both_out = {}, {}, False
+
+    def _poll(self):
+        run = subprocess.run(["docker", "exec", self.lb_name, "python3", "-c", STAT_SCRIPT],
+                             capture_output=True, text=True)
+        rows = csv.DictReader(io.StringIO(run.stdout.lstrip("# ")))
+        return {row["svname"]: row["status"] for row in rows
+                if row["svname"] not in ("FRONTEND", "BACKEND") and row["pxname"] == "flaskapp"}
+
+    def _run(self):
+        while not self.stop_event.is_set() and time.monotonic() < self.deadline:
+            now, states = time.monotonic(), self._poll()
+            for server, status in states.items():
+                if not status.startswith("UP") and server not in self.since:
+                    self.since[server] = now
+                elif status.startswith("UP") and server in self.since:
+                    self.out[server] = self.out.get(server, 0) + now - self.since.pop(server)
+            if states and not any(status.startswith("UP") for status in states.values()):
+                self.both_out = True
+            self.stop_event.wait(1)
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_event.set()
+        self.thread.join()
+
+
+def test_rolling_update_under_load_loses_no_request(host, webs, db):
+    releases_before = {web.backend.get_hostname(): live_release(web) for web in webs}
+    with Rotation(host.backend.get_hostname()) as rotation, Load(address(host)) as load:
+        run = playbook("update.yml", "-e", "app_version=v2.0")
+    spent = rotation.out
+    figure("rolling update.yml v1.0 -> v2.0 over %d web hosts: %d requests, %d failed %s, "
+           "%.0f s in all, out of the balancer %s" % (
+               len(webs), load.total, load.failed, json.dumps(load.statuses, sort_keys=True),
+               run.seconds, json.dumps({k: round(v, 1) for k, v in spent.items()}, sort_keys=True)))
+    assert run.returncode == 0, run.output[-3000:]
+    assert load.failed == 0, load.statuses
+    assert load.total >= 200, load.statuses
+    assert load.pages[0] is False and load.pages[-1] is True
+    # One web host at a time: each left the balancer, never both at the same time.
+    assert sorted(spent) == sorted(releases_before), spent
+    assert not rotation.both_out
+    for web in webs:
+        assert live_release(web) != releases_before[web.backend.get_hostname()]
+    assert set(servers_state(host).values()) == {"UP"}
+    # The migration ran once, on the first web host, after a dump of the database there.
+    assert run.output.count("Running upgrade ") <= 2  # Alembic's line, in one task's output
+    first, second = webs
+    assert first.check_output("ls %s/backups", ROOT).strip()
+    assert not second.check_output("ls %s/backups", ROOT).strip()
+    assert db.check_output("runuser -u postgres -- psql -d flaskapp -Atc "
+                           "'SELECT version_num FROM alembic_version'") == V2_REVISION
+
+
+def test_a_release_failing_its_probe_stops_the_roll_on_the_first_host(host, webs):
+    releases_before = {web.backend.get_hostname(): live_release(web) for web in webs}
+    with Load(address(host)) as load:
+        run = playbook("update.yml", "-e", "app_version=broken-probe")
+    figure("rolling update.yml to broken-probe: %d requests, %d failed %s, %.0f s" % (
+        load.total, load.failed, json.dumps(load.statuses, sort_keys=True), run.seconds))
+    assert run.returncode != 0
+    assert "failed its health probe" in run.output, run.output[-3000:]
+    assert load.failed == 0, load.statuses
+    assert load.pages and all(load.pages), "a request was not answered by v2.0"
+    # The second web host was never touched; both serve v2.0 and the balancer uses both.
+    first, second = webs
+    assert "Take the web server out of the load balancers" in run.output
+    assert re.search(r"%s\s*: ok=0 " % re.escape(second.backend.get_hostname()), run.output) or \
+        second.backend.get_hostname() not in run.output.split("PLAY RECAP", 1)[-1]
+    for web in webs:
+        assert live_release(web) == releases_before[web.backend.get_hostname()]
+        assert not web.file(ROOT + "/.deploy-lock").exists
+    assert set(servers_state(host).values()) == {"UP"}
