@@ -11,7 +11,6 @@ import http.client
 import io
 import json
 import os
-import re
 import ssl
 import subprocess
 import threading
@@ -380,7 +379,6 @@ def test_rolling_update_under_load_loses_no_request(host, webs, db):
         assert live_release(web) != releases_before[web.backend.get_hostname()]
     assert set(servers_state(host).values()) == {"UP"}
     # The migration ran once, on the first web host, after a dump of the database there.
-    assert run.output.count("Running upgrade ") <= 2  # Alembic's line, in one task's output
     first, second = webs
     assert first.check_output("ls %s/backups", ROOT).strip()
     assert not second.check_output("ls %s/backups", ROOT).strip()
@@ -401,8 +399,9 @@ def test_a_release_failing_its_probe_stops_the_roll_on_the_first_host(host, webs
     # The second web host was never touched; both serve v2.0 and the balancer uses both.
     first, second = webs
     assert "Take the web server out of the load balancers" in run.output
-    assert re.search(r"%s\s*: ok=0 " % re.escape(second.backend.get_hostname()), run.output) or \
-        second.backend.get_hostname() not in run.output.split("PLAY RECAP", 1)[-1]
+    update_play = run.output.split("PLAY [Update the app]", 1)[1].split("PLAY RECAP", 1)[0]
+    assert first.backend.get_hostname() in update_play
+    assert second.backend.get_hostname() not in update_play
     for web in webs:
         assert live_release(web) == releases_before[web.backend.get_hostname()]
         assert not web.file(ROOT + "/.deploy-lock").exists
