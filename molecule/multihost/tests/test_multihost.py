@@ -1,0 +1,408 @@
+"""site.yml on a fleet: the app through the load balancer, and who may talk to whom; then
+update.yml rolling a release over the web hosts under steady load through the balancer.
+
+The database container doubles as the outside client: it is neither a balancer nor a web
+host, so what it sees of the web hosts and the balancer is what the internet sees. The tests
+run in file order: the rolling updates come last.
+"""
+
+import csv
+import http.client
+import io
+import json
+import os
+import ssl
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+import testinfra
+from testinfra.utils.ansible_runner import AnsibleRunner
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+_RUNNER = AnsibleRunner(INVENTORY)
+# Tests that take a `host` run once, on the balancer; the others use the fixtures below.
+testinfra_hosts = _RUNNER.get_hosts("loadbalancers")
+
+NAME = "guestbook.test"
+LB_CERT = "/etc/haproxy/tls/%s.pem" % NAME
+CLIENT_CERT = "/tmp/balancer.pem"
+ADMIN_SOCKET = "/run/haproxy/admin.sock"
+GUNICORN_LOG = "/var/log/flaskapp/gunicorn-access.log"
+NGINX_LOG = "/var/log/nginx/access.log"
+DB_PORT = 5432
+ROOT = "/srv/flaskapp"
+V2_REVISION = "5b1e2c3d4f60"
+FOOTER = '<footer class="version">Guestbook 2.0</footer>'
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+
+
+def _host(name):
+    return testinfra.get_host("ansible://" + name, ansible_inventory=INVENTORY)
+
+
+@pytest.fixture(scope="module")
+def lb():
+    return _host(_RUNNER.get_hosts("loadbalancers")[0])
+
+
+@pytest.fixture(scope="module")
+def db():
+    return _host(_RUNNER.get_hosts("dbservers")[0])
+
+
+@pytest.fixture(scope="module")
+def webs():
+    return [_host(name) for name in _RUNNER.get_hosts("webservers")]
+
+
+def address(host):
+    return host.check_output("hostname -I").split()[0]
+
+
+@pytest.fixture(scope="module")
+def client(db, lb):
+    """The outside client, trusting the balancer's certificate only."""
+    pem = lb.file(LB_CERT).content_string
+    db.run_expect([0], "cat > %s <<'EOF'\n%sEOF" % (CLIENT_CERT, pem))
+    return db
+
+
+def https(client, lb, args):
+    """curl to the site through the balancer, by its name."""
+    return client.run(
+        "curl -sS --max-time 10 --resolve {0}:443:{1} --cacert {2} {3}".format(
+            NAME, address(lb), CLIENT_CERT, args))
+
+
+def tcp_open(source, target_address, port):
+    # bash's /dev/tcp: a connect without extra tools; ufw drops, so a timeout bounds it.
+    return source.run(
+        "timeout 4 bash -c '</dev/tcp/%s/%d'" % (target_address, port)).rc == 0
+
+
+def servers_state(lb):
+    """HAProxy's view of the web hosts, from its runtime API: {server name: status}."""
+    out = lb.check_output(
+        "python3 -c \"import socket; s = socket.socket(socket.AF_UNIX); s.connect('%s'); "
+        "s.sendall(b'show stat\\n'); print(s.makefile().read())\"" % ADMIN_SOCKET)
+    rows = csv.DictReader(io.StringIO(out.lstrip("# ")))
+    return {row["svname"]: row["status"] for row in rows
+            if row["svname"] not in ("FRONTEND", "BACKEND") and row["pxname"] == "flaskapp"}
+
+
+def wait_for(check, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.5)
+    return check()
+
+
+def test_haproxy_runs_with_a_valid_configuration(host):
+    assert host.service("haproxy").is_running
+    assert host.service("haproxy").is_enabled
+    host.run_expect([0], "haproxy -c -q -f /etc/haproxy/haproxy.cfg")
+
+
+def test_balancer_checks_both_web_hosts_and_finds_them_up(host, webs):
+    states = servers_state(host)
+    assert sorted(states) == sorted(web.backend.get_hostname() for web in webs)
+    assert set(states.values()) == {"UP"}
+
+
+def test_http_redirects_permanently_to_https(client, lb):
+    out = client.check_output(
+        "curl -s -o /dev/null -w '%%{http_code} %%{redirect_url}' http://%s/entries?page=2",
+        address(lb))
+    assert out == "301 https://%s/entries?page=2" % NAME
+
+
+def test_tls_follows_the_intermediate_profile(client, lb):
+    assert https(client, lb, "-o /dev/null --tls-max 1.1 https://%s/" % NAME).rc != 0
+    out = https(client, lb, "-o /dev/null -w '%%{http_version}' --tlsv1.2 --http2 https://%s/healthz"
+                % NAME)
+    assert out.rc == 0 and out.stdout == "2", out.stderr
+
+
+def test_an_entry_posted_through_the_balancer_comes_back_from_every_web_host(client, lb, webs):
+    message = "fleet-%s" % uuid.uuid4().hex[:12]
+    post = https(client, lb, "-o /dev/null -w '%%{http_code}' --data-urlencode author=molecule "
+                             "--data-urlencode message=%s https://%s/" % (message, NAME))
+    assert post.stdout == "302", post.stderr
+    # Round robin: consecutive requests alternate between the web hosts.
+    for _ in range(4):
+        page = https(client, lb, "https://%s/" % NAME)
+        assert page.rc == 0 and message in page.stdout
+    assert "stored in postgresql." in page.stdout
+
+
+def test_both_web_hosts_serve_and_see_the_client_address(client, lb, webs):
+    probe = uuid.uuid4().hex
+    for _ in range(6):
+        # A forged X-Forwarded-For: the balancer drops it, so the web hosts see the client.
+        out = https(client, lb, "-o /dev/null -w '%%{http_code}' -H 'X-Forwarded-For: 203.0.113.9' "
+                                "https://%s/healthz?probe=%s" % (NAME, probe))
+        assert out.stdout == "200", out.stderr
+    client_address = address(client)
+    for web in webs:
+        assert "/healthz?probe=%s" % probe in web.file(GUNICORN_LOG).content_string
+        lines = [line for line in web.file(NGINX_LOG).content_string.splitlines() if probe in line]
+        assert lines and all(line.startswith(client_address + " ") for line in lines), lines
+
+
+def test_web_hosts_believe_forwarded_for_from_the_balancer_only(webs):
+    web = webs[0]
+    probe = uuid.uuid4().hex
+    web.check_output(
+        "curl -sk -o /dev/null --resolve %s:443:127.0.0.1 -H 'X-Forwarded-For: 198.51.100.7' "
+        "https://%s/healthz?probe=%s", NAME, NAME, probe)
+    lines = [line for line in web.file(NGINX_LOG).content_string.splitlines() if probe in line]
+    assert lines and lines[0].startswith("127.0.0.1 "), lines
+
+
+def test_web_hosts_admit_https_from_the_balancer_only(client, lb, webs):
+    for web in webs:
+        web_address = address(web)
+        assert tcp_open(lb, web_address, 443)
+        assert not tcp_open(client, web_address, 443)
+        assert not tcp_open(client, web_address, 80)
+
+
+def test_database_admits_the_web_hosts_only(db, lb, webs):
+    db_address = address(db)
+    for web in webs:
+        assert tcp_open(web, db_address, DB_PORT)
+    assert not tcp_open(lb, db_address, DB_PORT)
+    # It listens on loopback and its private address, not on every interface.
+    listening = db.check_output("ss -Hltn 'sport = :%d'" % DB_PORT)
+    assert "%s:%d" % (db_address, DB_PORT) in listening
+    assert "0.0.0.0:%d" % DB_PORT not in listening and "*:%d" % DB_PORT not in listening
+
+
+def test_the_web_hosts_connect_to_the_database_host(db, webs):
+    for web in webs:
+        env = web.file("/srv/flaskapp/shared/.env").content_string
+        assert "@%s:%d/" % (address(db), DB_PORT) in env
+    peers = db.check_output(
+        "runuser -u postgres -- psql -Atc \"SELECT DISTINCT client_addr FROM pg_stat_ssl "
+        "JOIN pg_stat_activity USING (pid) WHERE usename = 'flaskapp' AND ssl\"")
+    assert set(peers.split()) <= {address(web) for web in webs}
+    assert peers
+
+
+def test_public_ports_are_open_on_the_balancer_only(host, db, webs):
+    def open_ports(h):
+        status = h.check_output("ufw status")
+        assert "Status: active" in status
+        return sorted({line.split()[0] for line in status.splitlines()
+                       if " ALLOW " in line and "Anywhere" in line.split("ALLOW", 1)[1]
+                       and "(v6)" not in line})
+    assert open_ports(host) == ["443/tcp", "80/tcp"]
+    assert open_ports(db) == []
+    for web in webs:
+        assert open_ports(web) == []
+
+
+def test_a_stopped_web_host_is_taken_out_and_the_site_keeps_answering(host, client, webs):
+    web = webs[0]
+    name = web.backend.get_hostname()
+    web.run_expect([0], "systemctl stop flaskapp.socket flaskapp.service")
+    try:
+        codes = []
+        for _ in range(20):
+            codes.append(https(client, host, "-o /dev/null -w '%%{http_code}' https://%s/healthz"
+                               % NAME).stdout)
+            time.sleep(0.2)
+        assert wait_for(lambda: servers_state(host)[name] == "DOWN"), servers_state(host)
+        for _ in range(6):
+            codes.append(https(client, host, "-o /dev/null -w '%%{http_code}' https://%s/healthz"
+                               % NAME).stdout)
+        assert set(codes) == {"200"}, codes
+    finally:
+        web.run_expect([0], "systemctl start flaskapp.socket")
+    assert wait_for(lambda: servers_state(host)[name] == "UP"), servers_state(host)
+
+
+# --- Rolling updates -------------------------------------------------------------------
+
+
+class Load:
+    """Steady GET / through the balancer from the controller, bounded in time and count."""
+
+    def __init__(self, address, threads=4, rate=20.0, max_seconds=1200, max_requests=40000):
+        self.address = address
+        self.threads, self.period = threads, threads / rate
+        self.deadline = time.monotonic() + max_seconds
+        self.max_requests = max_requests
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.statuses, self.pages = {}, []
+        self.context = ssl.create_default_context()
+        self.context.check_hostname = False
+        self.context.verify_mode = ssl.CERT_NONE
+
+    def _one(self):
+        try:
+            conn = http.client.HTTPSConnection(self.address, 443, context=self.context, timeout=15)
+            conn.request("GET", "/", headers={"Host": NAME})
+            response = conn.getresponse()
+            body = response.read().decode("utf-8", "replace")
+            status = str(response.status)
+            conn.close()
+        except Exception as e:  # a refused or reset connection is a failed request too
+            status, body = type(e).__name__, ""
+        with self.lock:
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            if status == "200":
+                self.pages.append(FOOTER in body)
+
+    def _run(self):
+        while not self.stop_event.is_set() and time.monotonic() < self.deadline:
+            with self.lock:
+                if sum(self.statuses.values()) >= self.max_requests:
+                    return
+            started = time.monotonic()
+            self._one()
+            time.sleep(max(0.0, self.period - (time.monotonic() - started)))
+
+    def __enter__(self):
+        self.workers = [threading.Thread(target=self._run, daemon=True) for _ in range(self.threads)]
+        for worker in self.workers:
+            worker.start()
+        time.sleep(2)
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(2)
+        self.stop_event.set()
+        for worker in self.workers:
+            worker.join()
+
+    @property
+    def total(self):
+        return sum(self.statuses.values())
+
+    @property
+    def failed(self):
+        return self.total - self.statuses.get("200", 0)
+
+
+def figure(line):
+    print("\nFIGURE " + line)
+    with open(os.path.join(EPHEMERAL, "figures.txt"), "a") as figures:
+        figures.write(line + "\n")
+
+
+def playbook(name, *extra):
+    env = dict(os.environ)
+    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(PROJECT, ".cache", "collections")
+    cfg = os.path.join(EPHEMERAL, "ansible.cfg")
+    if os.path.exists(cfg):
+        env["ANSIBLE_CONFIG"] = cfg
+    cmd = ["ansible-playbook", "-i", INVENTORY, os.path.join(PROJECT, "playbooks", name)] + list(extra)
+    started = time.monotonic()
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    run.output = run.stdout + run.stderr
+    run.seconds = time.monotonic() - started
+    return run
+
+
+def live_release(web):
+    return os.path.basename(web.file(ROOT + "/current").linked_to)
+
+
+STAT_SCRIPT = (
+    "import socket; s = socket.socket(socket.AF_UNIX); s.connect('%s'); "
+    "s.sendall(b'show stat\\n'); print(s.makefile().read())" % ADMIN_SOCKET)
+
+
+class Rotation:
+    """Watches the balancer's view of the web hosts once a second (docker exec, bounded in
+    time) and adds up how long each was out of rotation (not UP): {server: seconds}."""
+
+    def __init__(self, lb_name, max_seconds=1200):
+        self.lb_name, self.deadline = lb_name, time.monotonic() + max_seconds
+        self.stop_event = threading.Event()
+        self.out, self.since, self.both_out = {}, {}, False
+
+    def _poll(self):
+        run = subprocess.run(["docker", "exec", self.lb_name, "python3", "-c", STAT_SCRIPT],
+                             capture_output=True, text=True)
+        rows = csv.DictReader(io.StringIO(run.stdout.lstrip("# ")))
+        return {row["svname"]: row["status"] for row in rows
+                if row["svname"] not in ("FRONTEND", "BACKEND") and row["pxname"] == "flaskapp"}
+
+    def _run(self):
+        while not self.stop_event.is_set() and time.monotonic() < self.deadline:
+            now, states = time.monotonic(), self._poll()
+            for server, status in states.items():
+                if not status.startswith("UP") and server not in self.since:
+                    self.since[server] = now
+                elif status.startswith("UP") and server in self.since:
+                    self.out[server] = self.out.get(server, 0) + now - self.since.pop(server)
+            if states and not any(status.startswith("UP") for status in states.values()):
+                self.both_out = True
+            self.stop_event.wait(1)
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_event.set()
+        self.thread.join()
+
+
+def test_rolling_update_under_load_loses_no_request(host, webs, db):
+    releases_before = {web.backend.get_hostname(): live_release(web) for web in webs}
+    with Rotation(host.backend.get_hostname()) as rotation, Load(address(host)) as load:
+        run = playbook("update.yml", "-e", "app_version=v2.0")
+    spent = rotation.out
+    figure("rolling update.yml v1.0 -> v2.0 over %d web hosts: %d requests, %d failed %s, "
+           "%.0f s in all, out of the balancer %s" % (
+               len(webs), load.total, load.failed, json.dumps(load.statuses, sort_keys=True),
+               run.seconds, json.dumps({k: round(v, 1) for k, v in spent.items()}, sort_keys=True)))
+    assert run.returncode == 0, run.output[-3000:]
+    assert load.failed == 0, load.statuses
+    assert load.total >= 200, load.statuses
+    assert load.pages[0] is False and load.pages[-1] is True
+    # One web host at a time: each left the balancer, never both at the same time.
+    assert sorted(spent) == sorted(releases_before), spent
+    assert not rotation.both_out
+    for web in webs:
+        assert live_release(web) != releases_before[web.backend.get_hostname()]
+    assert set(servers_state(host).values()) == {"UP"}
+    # The migration ran once, on the first web host, after a dump of the database there.
+    first, second = webs
+    assert first.check_output("ls %s/backups", ROOT).strip()
+    assert not second.check_output("ls %s/backups", ROOT).strip()
+    assert db.check_output("runuser -u postgres -- psql -d flaskapp -Atc "
+                           "'SELECT version_num FROM alembic_version'") == V2_REVISION
+
+
+def test_a_release_failing_its_probe_stops_the_roll_on_the_first_host(host, webs):
+    releases_before = {web.backend.get_hostname(): live_release(web) for web in webs}
+    with Load(address(host)) as load:
+        run = playbook("update.yml", "-e", "app_version=broken-probe")
+    figure("rolling update.yml to broken-probe: %d requests, %d failed %s, %.0f s" % (
+        load.total, load.failed, json.dumps(load.statuses, sort_keys=True), run.seconds))
+    assert run.returncode != 0
+    assert "failed its health probe" in run.output, run.output[-3000:]
+    assert load.failed == 0, load.statuses
+    assert load.pages and all(load.pages), "a request was not answered by v2.0"
+    # The second web host was never touched; both serve v2.0 and the balancer uses both.
+    first, second = webs
+    assert "Take the web server out of the load balancers" in run.output
+    update_play = run.output.split("PLAY [Update the app]", 1)[1].split("PLAY RECAP", 1)[0]
+    assert first.backend.get_hostname() in update_play
+    assert second.backend.get_hostname() not in update_play
+    for web in webs:
+        assert live_release(web) == releases_before[web.backend.get_hostname()]
+        assert not web.file(ROOT + "/.deploy-lock").exists
+    assert set(servers_state(host).values()) == {"UP"}
