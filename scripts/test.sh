@@ -7,16 +7,17 @@
 #   scripts/test.sh nginx@trixie    the same on Debian 13
 #   scripts/test.sh --lint          the linters' stage only
 # FLASKSTACK_DISTRO=trixie picks Debian 13 for scenarios named without @distro (default:
-# bookworm). The full run runs FLASKSTACK_JOBS scenarios at a time (default 2), each logged to
+# bookworm). The full run runs FLASKSTACK_JOBS scenarios at a time (default 3), each logged to
 # .cache/test-logs/<scenario>.log; the log of a failed scenario is shown at the end.
 # Sets up everything it needs on a fresh Debian machine first (scripts/testbed.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# Scenarios of the full run: one per role on Debian 12, the whole stack on Debian 12 and 13.
-# Longest first, so the parallel run ends with short ones.
-ALL_SCENARIOS=${FLASKSTACK_SCENARIOS:-"default nginx postgresql default@trixie base gunicorn app logging common"}
-JOBS=${FLASKSTACK_JOBS:-2}
+# Scenarios of the full run: one per role on Debian 12, the whole stack on Debian 12 and 13,
+# updates, the fleet and the Galaxy tarball. Longest first, so the parallel run ends with
+# short ones.
+ALL_SCENARIOS=${FLASKSTACK_SCENARIOS:-"multihost default@trixie update default galaxy mysql nginx letsencrypt supervisor gunicorn app postgresql base logging common"}
+JOBS=${FLASKSTACK_JOBS:-3}
 LOG_DIR=.cache/test-logs
 
 distros="bookworm"

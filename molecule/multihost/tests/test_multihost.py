@@ -7,12 +7,11 @@ run in file order: the rolling updates come last.
 """
 
 import csv
-import http.client
 import io
 import json
 import os
-import ssl
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -38,6 +37,8 @@ V2_REVISION = "5b1e2c3d4f60"
 FOOTER = '<footer class="version">Guestbook 2.0</footer>'
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+sys.path.insert(0, os.path.join(PROJECT, "tests"))
+from loadgen import Load  # noqa: E402
 
 
 def _host(name):
@@ -208,6 +209,11 @@ def test_public_ports_are_open_on_the_balancer_only(host, db, webs):
         assert open_ports(web) == []
 
 
+def test_the_web_hosts_share_one_secret_key(webs):
+    keys = {web.check_output("sha256sum %s/shared/secret_key", ROOT).split()[0] for web in webs}
+    assert len(keys) == 1
+
+
 def test_a_stopped_web_host_is_taken_out_and_the_site_keeps_answering(host, client, webs):
     web = webs[0]
     name = web.backend.get_hostname()
@@ -231,65 +237,9 @@ def test_a_stopped_web_host_is_taken_out_and_the_site_keeps_answering(host, clie
 # --- Rolling updates -------------------------------------------------------------------
 
 
-class Load:
-    """Steady GET / through the balancer from the controller, bounded in time and count."""
-
-    def __init__(self, address, threads=4, rate=20.0, max_seconds=1200, max_requests=40000):
-        self.address = address
-        self.threads, self.period = threads, threads / rate
-        self.deadline = time.monotonic() + max_seconds
-        self.max_requests = max_requests
-        self.stop_event = threading.Event()
-        self.lock = threading.Lock()
-        self.statuses, self.pages = {}, []
-        self.context = ssl.create_default_context()
-        self.context.check_hostname = False
-        self.context.verify_mode = ssl.CERT_NONE
-
-    def _one(self):
-        try:
-            conn = http.client.HTTPSConnection(self.address, 443, context=self.context, timeout=15)
-            conn.request("GET", "/", headers={"Host": NAME})
-            response = conn.getresponse()
-            body = response.read().decode("utf-8", "replace")
-            status = str(response.status)
-            conn.close()
-        except Exception as e:  # a refused or reset connection is a failed request too
-            status, body = type(e).__name__, ""
-        with self.lock:
-            self.statuses[status] = self.statuses.get(status, 0) + 1
-            if status == "200":
-                self.pages.append(FOOTER in body)
-
-    def _run(self):
-        while not self.stop_event.is_set() and time.monotonic() < self.deadline:
-            with self.lock:
-                if sum(self.statuses.values()) >= self.max_requests:
-                    return
-            started = time.monotonic()
-            self._one()
-            time.sleep(max(0.0, self.period - (time.monotonic() - started)))
-
-    def __enter__(self):
-        self.workers = [threading.Thread(target=self._run, daemon=True) for _ in range(self.threads)]
-        for worker in self.workers:
-            worker.start()
-        time.sleep(2)
-        return self
-
-    def __exit__(self, *exc):
-        time.sleep(2)
-        self.stop_event.set()
-        for worker in self.workers:
-            worker.join()
-
-    @property
-    def total(self):
-        return sum(self.statuses.values())
-
-    @property
-    def failed(self):
-        return self.total - self.statuses.get("200", 0)
+def steady_load(lb_address):
+    """Steady GET / through the balancer from the controller (tests/loadgen.py)."""
+    return Load(lb_address, NAME, marker=FOOTER, max_seconds=3600, max_requests=80000)
 
 
 def figure(line):
@@ -361,7 +311,7 @@ class Rotation:
 
 def test_rolling_update_under_load_loses_no_request(host, webs, db):
     releases_before = {web.backend.get_hostname(): live_release(web) for web in webs}
-    with Rotation(host.backend.get_hostname()) as rotation, Load(address(host)) as load:
+    with Rotation(host.backend.get_hostname()) as rotation, steady_load(address(host)) as load:
         run = playbook("update.yml", "-e", "app_version=v2.0")
     spent = rotation.out
     figure("rolling update.yml v1.0 -> v2.0 over %d web hosts: %d requests, %d failed %s, "
@@ -388,7 +338,7 @@ def test_rolling_update_under_load_loses_no_request(host, webs, db):
 
 def test_a_release_failing_its_probe_stops_the_roll_on_the_first_host(host, webs):
     releases_before = {web.backend.get_hostname(): live_release(web) for web in webs}
-    with Load(address(host)) as load:
+    with steady_load(address(host)) as load:
         run = playbook("update.yml", "-e", "app_version=broken-probe")
     figure("rolling update.yml to broken-probe: %d requests, %d failed %s, %.0f s" % (
         load.total, load.failed, json.dumps(load.statuses, sort_keys=True), run.seconds))

@@ -32,7 +32,7 @@ def container_ip():
 
 
 def steady_load():
-    return Load(container_ip(), NAME, marker=FOOTER)
+    return Load(container_ip(), NAME, marker=FOOTER, max_seconds=3600)
 
 
 def figure(line):
