@@ -188,7 +188,9 @@ def test_database_admits_the_web_hosts_only(db, lb, webs):
 def test_the_web_hosts_connect_to_the_database_host(db, webs):
     for web in webs:
         env = web.file("/srv/flaskapp/shared/.env").content_string
-        assert "@%s:%d/" % (address(db), DB_PORT) in env
+        url = next(line for line in env.splitlines() if line.startswith("DATABASE_URL="))
+        # Only the part after the password, which must not reach the test's output.
+        assert url.split("@", 1)[1].startswith("%s:%d/" % (address(db), DB_PORT)), url.split("@", 1)[1]
     peers = db.check_output(
         "runuser -u postgres -- psql -Atc \"SELECT DISTINCT client_addr FROM pg_stat_ssl "
         "JOIN pg_stat_activity USING (pid) WHERE usename = 'flaskapp' AND ssl\"")
@@ -311,6 +313,7 @@ class Rotation:
 
 def test_rolling_update_under_load_loses_no_request(host, webs, db):
     releases_before = {web.backend.get_hostname(): live_release(web) for web in webs}
+    env_before = [web.file(ROOT + "/shared/.env").sha256sum for web in webs]
     with Rotation(host.backend.get_hostname()) as rotation, steady_load(address(host)) as load:
         run = playbook("update.yml", "-e", "app_version=v2.0")
     spent = rotation.out
@@ -328,6 +331,9 @@ def test_rolling_update_under_load_loses_no_request(host, webs, db):
     for web in webs:
         assert live_release(web) != releases_before[web.backend.get_hostname()]
     assert set(servers_state(host).values()) == {"UP"}
+    # update.yml derives the same settings as site.yml: the app's environment (its database
+    # address included) is unchanged.
+    assert [web.file(ROOT + "/shared/.env").sha256sum for web in webs] == env_before
     # The migration ran once, on the first web host, after a dump of the database there.
     first, second = webs
     assert first.check_output("ls %s/backups", ROOT).strip()
@@ -354,5 +360,25 @@ def test_a_release_failing_its_probe_stops_the_roll_on_the_first_host(host, webs
     assert second.backend.get_hostname() not in update_play
     for web in webs:
         assert live_release(web) == releases_before[web.backend.get_hostname()]
+        assert not web.file(ROOT + "/.deploy-lock").exists
+    assert set(servers_state(host).values()) == {"UP"}
+
+
+def test_rollback_goes_back_one_web_host_at_a_time_under_load(host, webs):
+    releases_before = {web.backend.get_hostname(): live_release(web) for web in webs}
+    with Rotation(host.backend.get_hostname()) as rotation, steady_load(address(host)) as load:
+        run = playbook("rollback.yml")
+    spent = rotation.out
+    figure("rolling rollback.yml v2.0 -> v1.0: %d requests, %d failed %s, %.0f s, "
+           "out of the balancer %s" % (
+               load.total, load.failed, json.dumps(load.statuses, sort_keys=True), run.seconds,
+               json.dumps({k: round(v, 1) for k, v in spent.items()}, sort_keys=True)))
+    assert run.returncode == 0, run.output[-3000:]
+    assert load.failed == 0, load.statuses
+    assert load.pages and load.pages[-1] is False, "v1.0 is not served after the rollback"
+    assert sorted(spent) == sorted(releases_before), spent
+    assert not rotation.both_out
+    for web in webs:
+        assert live_release(web) != releases_before[web.backend.get_hostname()]
         assert not web.file(ROOT + "/.deploy-lock").exists
     assert set(servers_state(host).values()) == {"UP"}
