@@ -5,7 +5,7 @@
 #                               (flaskstack-bench-ansible, flaskstack-bench-manual), measure,
 #                               print a summary table, remove the containers
 #   benchmarks/run.sh --keep    the same, but leave the containers running
-# FLASKSTACK_DISTRO=trixie runs on Debian 13. Logs: .cache/bench/*.log. About 20 minutes.
+# FLASKSTACK_DISTRO=trixie runs on Debian 13. Logs: .cache/bench/*.log. About 20 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
