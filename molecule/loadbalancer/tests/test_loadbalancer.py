@@ -97,8 +97,10 @@ def test_http_redirects_permanently_to_https_on_the_server_name(host):
 
 
 def test_certificate_is_for_the_server_name_and_its_key_is_root_only(host):
-    subject = host.check_output("openssl x509 -noout -subject -ext subjectAltName -in %s", CERT)
-    assert "CN = %s" % NAME in subject and "DNS:%s" % NAME in subject
+    subject = host.check_output("openssl x509 -noout -subject -nameopt RFC2253 -in %s", CERT)
+    assert subject == "subject=CN=%s" % NAME
+    names = host.check_output("openssl x509 -noout -ext subjectAltName -in %s", CERT)
+    assert names.split()[-1] == "DNS:%s" % NAME, names
     key = host.file(KEY)
     assert key.user == "root" and key.mode == 0o600
     assert host.file("/etc/haproxy/tls").mode == 0o700
