@@ -1,4 +1,5 @@
 """The nginx role on a real nginx: redirect, TLS, reverse proxy headers, static files."""
+import collections
 import json
 import uuid
 
@@ -333,4 +334,7 @@ def test_testssl_finds_nothing_high_or_critical(host):
 
     serious = [f for f in findings if f["severity"] in ("HIGH", "CRITICAL")]
     unexpected = [(f["severity"], f["id"], f["finding"]) for f in serious if not ignored(f)]
+    counts = collections.Counter(f["severity"] for f in findings)
+    print("\nFIGURE testssl.sh: %d findings, %s; HIGH/CRITICAL beyond the self-signed certificate's: %d" % (
+        len(findings), ", ".join("%s %d" % item for item in sorted(counts.items())), len(unexpected)))
     assert unexpected == []
