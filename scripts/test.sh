@@ -13,10 +13,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# Scenarios of the full run: one per role on Debian 12, the whole stack on Debian 12 and 13,
-# and updates. Longest first, so the parallel run ends with short ones. The fleet (multihost),
-# MariaDB (mysql) and Galaxy-tarball (galaxy) scenarios run on demand: scripts/test.sh NAME.
-ALL_SCENARIOS=${FLASKSTACK_SCENARIOS:-"update default@trixie default gunicorn supervisor letsencrypt app nginx postgresql base logging common"}
+# Scenarios of the full run: one per role on Debian 12, the whole stack on Debian 13
+# (default@trixie) and, from the built Galaxy tarball, on Debian 12 (galaxy), updates, and
+# the fleet (multihost). Longest first, so the parallel run ends with short ones. The whole
+# stack's own scenario on Debian 12 (default) runs on demand: scripts/test.sh default.
+ALL_SCENARIOS=${FLASKSTACK_SCENARIOS:-"multihost update default@trixie galaxy mysql supervisor gunicorn nginx base app letsencrypt postgresql logging loadbalancer common"}
 JOBS=${FLASKSTACK_JOBS:-2}
 LOG_DIR=.cache/test-logs
 
@@ -53,11 +54,11 @@ scenario() {
   mkdir -p .cache/locks
   echo "== molecule test -s $name ($distro)"
   local start=$SECONDS
-  # A hung test fails its scenario after FLASKSTACK_SCENARIO_TIMEOUT seconds (default 2700)
+  # A hung test fails its scenario after FLASKSTACK_SCENARIO_TIMEOUT seconds (default 3600)
   # instead of using up the whole run.
   # Explicit status: set -e does not apply inside a function called from an `if`.
   if ! FLASKSTACK_DISTRO=$distro flock ".cache/locks/$name.lock" \
-    timeout --kill-after=30 "${FLASKSTACK_SCENARIO_TIMEOUT:-2700}" molecule test -s "$name"; then
+    timeout --kill-after=30 "${FLASKSTACK_SCENARIO_TIMEOUT:-3600}" molecule test -s "$name"; then
     echo "== $name ($distro) FAILED after $((SECONDS - start)) s"
     return 1
   fi
