@@ -9,6 +9,8 @@
 #   broken-import     v2.0 whose WSGI entry point fails to import
 #   broken-migration  v2.0 plus a migration that fails
 #   broken-probe      v2.0 whose /healthz answers 503
+#   writable-dirs     v1.0 that writes logs/app.log next to its code at import time and ships
+#                     uploads/avatars/.gitkeep and uploads/README.txt
 set -euo pipefail
 dest=${1:?usage: sample-repo.sh DEST.git}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,6 +46,7 @@ release v2.1 v2.0 2026-02-15T12:00:00Z "Guestbook 2.1: footer"
 release broken-import v2.0 2026-03-01T12:00:00Z "Import a module that is not there"
 release broken-migration v2.0 2026-03-02T12:00:00Z "Add a migration that fails"
 release broken-probe v2.0 2026-03-03T12:00:00Z "Report unhealthy"
+release writable-dirs v1.0 2026-04-01T12:00:00Z "Log to logs/app.log, ship uploads/"
 git -C "$work" checkout -q main
 
 rm -rf "$dest"

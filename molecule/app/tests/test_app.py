@@ -1,4 +1,5 @@
 """The app role on a real container: release layout, .env, SECRET_KEY, virtualenv, migrations."""
+import hashlib
 import json
 import os
 import re
@@ -145,3 +146,11 @@ def test_log_directory_is_writable_by_the_app_user(host):
     assert log_dir.user == "flaskapp"
     assert log_dir.group == "adm"
     assert log_dir.mode == 0o750
+
+
+def test_deploy_command_got_a_secret_from_the_app_environment(host):
+    """`"$MAIL_PASSWORD"` in a deploy command expanded to the value in shared/.env."""
+    seen = host.file(ROOT + "/shared/mail-password.sha256")
+    assert seen.user == "flaskapp"
+    digest = hashlib.sha256(b"molecule-mail-password-3f9c2a").hexdigest()
+    assert seen.content_string.split()[0] == digest
