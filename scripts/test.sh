@@ -38,6 +38,8 @@ lint() {
     echo "== unit tests"
     python -m pytest -q -p no:cacheprovider tests/unit
   fi
+  echo "== collections used are declared (galaxy.yml, requirements.yml)"
+  python scripts/collection_deps.py
   echo "== changelog fragments (antsibull-changelog lint)"
   scripts/changelog.sh --lint
   echo "== Galaxy tarball: build, install, ansible-doc, execution environment"
