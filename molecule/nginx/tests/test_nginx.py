@@ -1,6 +1,7 @@
 """The nginx role on a real nginx: redirect, TLS, reverse proxy headers, static files."""
 import collections
 import json
+import time
 import uuid
 
 import pytest
@@ -261,6 +262,28 @@ def test_app_down_shows_the_error_page(host):
     body, code = out.rsplit("\n", 1)
     assert code == "502"
     assert "shop.example.test is temporarily unavailable" in body
+
+
+def test_slow_app_gets_the_error_page_with_504(host):
+    # molecule.yml: nginx_proxy_read_timeout 2; the echo backend answers /slow/5 after 5 s.
+    started = time.monotonic()
+    out = host.check_output(HTTPS + "-w '\\n%%{http_code}' https://%s/slow/5", NAME)
+    waited = time.monotonic() - started
+    body, code = out.rsplit("\n", 1)
+    assert code == "504"
+    assert "shop.example.test is temporarily unavailable" in body
+    assert 2 <= waited < 4.5, waited
+    status, headers = response_headers(host, HTTPS + "https://%s/slow/3" % NAME)
+    assert " 504" in status
+    assert "retry-after" not in headers  # maintenance (503) only
+    assert headers["cache-control"] == ["no-store"]
+    assert headers["x-content-type-options"] == ["nosniff"]
+    # An answer within the timeout still arrives.
+    assert https_json(host, "/slow/1")["path"] == "/slow/1"
+    config = host.check_output("nginx -T 2>/dev/null")
+    for line in ("proxy_connect_timeout 60s;", "proxy_read_timeout 2s;", "proxy_send_timeout 60s;",
+                 "error_page 502 503 504 /_errors/50x.html;"):
+        assert line in config
 
 
 def test_maintenance_flag_switches_the_site_to_503_and_back(host):
