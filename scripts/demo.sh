@@ -27,6 +27,7 @@ port=${FLASKSTACK_DEMO_HTTPS_PORT:-8443}
 cat <<DONE
 
 The sample app is served at https://127.0.0.1:$port/ (self-signed certificate: curl -k,
-or accept it in the browser). http://127.0.0.1:${FLASKSTACK_DEMO_HTTP_PORT:-8080}/ redirects to HTTPS.
+or accept it in the browser). http://127.0.0.1:${FLASKSTACK_DEMO_HTTP_PORT:-8080}/ redirects to
+https://localhost:$port/.
 Remove the demo with: scripts/demo.sh --destroy
 DONE

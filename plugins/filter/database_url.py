@@ -14,6 +14,10 @@ description:
     percent-encoded, so passwords holding C(@), C(/), C(:) or C(%) still give a valid URL.
   - The scheme follows the engine, for the driver the app role installs (psycopg2 for PostgreSQL,
     PyMySQL for MySQL/MariaDB) unless I(scheme) names another.
+  - For MySQL/MariaDB the URL names the connection's character set (C(?charset=utf8mb4) by
+    default). Without it some ORMs pick one themselves (Flask-SQLAlchemy 2.x adds
+    C(charset=utf8), MySQL's 3-byte UTF-8), and 4-byte characters such as emoji are refused
+    although the tables are utf8mb4.
 positional: _input
 options:
   _input:
@@ -43,6 +47,12 @@ options:
   scheme:
     description: URL scheme to use instead of the engine's default.
     type: str
+  charset:
+    description:
+      - MySQL/MariaDB only, the connection's character set, added as C(?charset=...).
+      - An empty string leaves it out. Ignored for PostgreSQL.
+    type: str
+    default: utf8mb4
 """
 
 EXAMPLES = r"""
@@ -53,7 +63,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: The URL, for example C(postgresql://blog:p%40ss@db1:5432/blog).
+  description: >-
+    The URL, for example C(postgresql://blog:p%40ss@db1:5432/blog) or
+    C(mysql+pymysql://blog:p%40ss@db1:3306/blog?charset=utf8mb4).
   type: str
 """
 
@@ -65,7 +77,7 @@ from ansible.module_utils.common.text.converters import to_text
 _SCHEMES = {"postgresql": "postgresql", "mysql": "mysql+pymysql"}
 
 
-def database_url(engine, user, password="", host="localhost", port=None, name=None, scheme=None):
+def database_url(engine, user, password="", host="localhost", port=None, name=None, scheme=None, charset="utf8mb4"):
     engine = to_text(engine)
     if engine not in _SCHEMES and not scheme:
         raise AnsibleFilterError(
@@ -85,7 +97,10 @@ def database_url(engine, user, password="", host="localhost", port=None, name=No
             netloc += ":%d" % int(port)
         except (TypeError, ValueError):
             raise AnsibleFilterError("database_url: port must be a number, got %r" % (port,))
-    return "%s://%s/%s" % (scheme or _SCHEMES[engine], netloc, quote(to_text(name), safe=""))
+    url = "%s://%s/%s" % (scheme or _SCHEMES[engine], netloc, quote(to_text(name), safe=""))
+    if engine == "mysql" and charset:
+        url += "?charset=" + quote(to_text(charset), safe="")
+    return url
 
 
 class FilterModule:

@@ -36,6 +36,31 @@ except pymysql.MySQLError as error:
     print(json.dumps({"error": [error.args[0], str(error.args[-1])]}))
 """
 
+# Adds a guestbook entry through the app's own model and reads it back in a new session, run
+# with the app's environment (shared/.env) and its virtualenv. The URL first gets what
+# Flask-SQLAlchemy 2.x does to a MySQL URL that names no charset (charset=utf8, MySQL's 3-byte
+# UTF-8), as apps still on 2.x connect; a URL naming utf8mb4 keeps it. Prints JSON.
+APP_ROUND_TRIP = """
+import json, os, sys
+from sqlalchemy.engine import make_url
+url = make_url(os.environ["DATABASE_URL"])
+if url.drivername.startswith("mysql") and "charset" not in url.query:
+    url = url.update_query_dict({"charset": "utf8"})
+os.environ["DATABASE_URL"] = url.render_as_string(hide_password=False)
+from guestbook import create_app, db
+from guestbook.models import Entry
+with create_app().app_context():
+    try:
+        db.session.add(Entry(author=sys.argv[1], message=sys.argv[2]))
+        db.session.commit()
+    except Exception as error:
+        print(json.dumps({"error": str(getattr(error, "orig", error))}))
+        sys.exit()
+    db.session.remove()
+    entry = db.session.execute(db.select(Entry).filter_by(author=sys.argv[1])).scalar_one()
+    print(json.dumps({"charset": url.query["charset"], "message": entry.message}))
+"""
+
 
 @pytest.fixture(scope="module")
 def password():
@@ -256,7 +281,27 @@ def test_app_tables_are_in_the_app_database(host):
 
 def test_app_environment_points_at_mariadb(web):
     env = web.file("/srv/flaskapp/shared/.env").content_string
-    assert re.search(r"^DATABASE_URL='mysql\+pymysql://flaskapp:[^@']+@flaskstack-mysql-db-[a-z]+:3306/guest_book'$", env, re.M), env
+    assert re.search(
+        r"^DATABASE_URL='mysql\+pymysql://flaskapp:[^@']+@flaskstack-mysql-db-[a-z]+:3306/guest_book\?charset=utf8mb4'$",
+        env, re.M,
+    ), env
+
+
+def test_emoji_round_trip_through_the_app_with_a_flask_sqlalchemy_2_connection(host, web):
+    # The URL's charset=utf8mb4 survives Flask-SQLAlchemy 2.x's default; without it the
+    # connection is 3-byte utf8 and MariaDB refuses the emoji ("Incorrect string value").
+    author = "emoji-" + uuid.uuid4().hex[:12]
+    marker = "4-byte \U0001F600 \U0001F44D and 3-byte \u2713"
+    out = web.check_output(
+        "runuser -u flaskapp -- sh -c %s sh %s %s %s",
+        'set -a && . /srv/flaskapp/shared/.env && cd /srv/flaskapp/current && exec venv/bin/python -c "$1" "$2" "$3"',
+        APP_ROUND_TRIP, author, marker,
+    )
+    assert json.loads(out) == {"charset": "utf8mb4", "message": marker}
+    stored = root_sql(host, "SELECT HEX(message) FROM entries WHERE author = '%s'" % author, DATABASE)
+    assert stored == marker.encode().hex().upper()
+    page = web.check_output("curl -fsS --unix-socket %s http://localhost/", SOCKET)
+    assert marker in page
 
 
 def test_guestbook_entry_round_trip(host, web):

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Stand-in app server for the nginx tests: answers every request with its headers as JSON.
 
+A request for /slow/<seconds> is answered that many seconds late (a slow report, say).
+
 Takes its listening socket from systemd (socket activation, file descriptor 3), like gunicorn
 does in the gunicorn role, so nginx meets the same unix socket owner, group and mode.
 """
@@ -8,6 +10,7 @@ import http.server
 import json
 import socket
 import socketserver
+import time
 
 
 class EchoHandler(http.server.BaseHTTPRequestHandler):
@@ -16,6 +19,8 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         length = int(self.headers.get("Content-Length") or 0)
         received = len(self.rfile.read(length)) if length else 0
+        if self.path.startswith("/slow/"):
+            time.sleep(float(self.path.split("/")[2]))
         body = json.dumps(
             {"backend": "echo", "method": self.command, "path": self.path, "headers": dict(self.headers),
              "body_length": received}

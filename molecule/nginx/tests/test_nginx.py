@@ -1,6 +1,7 @@
 """The nginx role on a real nginx: redirect, TLS, reverse proxy headers, static files."""
 import collections
 import json
+import time
 import uuid
 
 import pytest
@@ -11,6 +12,11 @@ KEY = "/etc/nginx/tls/%s.key" % NAME
 STATIC_DIR = "/srv/flaskapp/current/static"
 # curl against the live site by its name, trusting only the site's own certificate.
 HTTPS = "curl -sS --resolve {0}:443:127.0.0.1 --cacert {1} ".format(NAME, CERT)
+# Clients reach HTTPS on port 8443 (molecule.yml: nginx_https_port), published to nginx's 443
+# like a container's port: curl connects there for NAME:8443, and to port 80 for NAME.
+PORT = 8443
+PUBLISHED = "curl -sS --resolve {0}:80:127.0.0.1 --connect-to {0}:{2}:127.0.0.1:443 --cacert {1} ".format(
+    NAME, CERT, PORT)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -68,9 +74,34 @@ def test_site_is_enabled_and_default_site_is_gone(host):
     assert code == "301"
 
 
-def test_http_redirects_to_https_on_the_server_name(host):
+def test_http_redirects_to_https_on_the_server_name_and_https_port(host):
+    # The default port (443) gives no port in the URL: side_effect.yml checks that.
     out = host.check_output("curl -s -o /dev/null -w '%{http_code} %{redirect_url}' 'http://localhost/x?y=1'")
-    assert out == "301 https://%s/x?y=1" % NAME
+    assert out == "301 https://%s:%d/x?y=1" % (NAME, PORT)
+
+
+@pytest.mark.parametrize("version", ["--http1.1", "--http2"])
+def test_published_https_port_reaches_the_app_with_the_port(host, version):
+    # Followed from plain HTTP through the published port: the app sees the host and port the
+    # client used, so its absolute links (url_for(_external=True)) lead back to this port.
+    out = host.check_output(
+        PUBLISHED + version + " -L -w '\\n%%{url_effective} %%{http_version}' 'http://%s/path?x=1'", NAME)
+    body, final = out.rsplit("\n", 1)
+    assert final == "https://%s:%d/path?x=1 %s" % (NAME, PORT, "2" if version == "--http2" else "1.1")
+    echo = json.loads(body)
+    assert echo["path"] == "/path?x=1"
+    headers = echo["headers"]
+    assert headers["Host"] == "%s:%d" % (NAME, PORT)
+    assert headers["X-Forwarded-Host"] == "%s:%d" % (NAME, PORT)
+    assert headers["X-Forwarded-Port"] == str(PORT)
+    assert headers["X-Forwarded-Proto"] == "https"
+
+
+def test_request_without_host_header_reaches_the_app_with_the_site_name(host):
+    # HTTP/1.0 may leave Host out: the app still gets the site's name.
+    headers = https_json(host, "/no-host", "--http1.0", "-H 'Host:'")["headers"]
+    assert headers["Host"] == NAME
+    assert headers["X-Forwarded-Host"] == NAME
 
 
 def test_acme_challenges_are_served_over_plain_http(host):
@@ -92,7 +123,8 @@ def test_https_reaches_the_app_with_the_original_host(host):
     assert headers["Host"] == NAME
     assert headers["X-Forwarded-Proto"] == "https"
     assert headers["X-Forwarded-Host"] == NAME
-    assert headers["X-Forwarded-Port"] == "443"
+    # The port clients use (nginx_https_port), not the one nginx listens on.
+    assert headers["X-Forwarded-Port"] == str(PORT)
     assert headers["X-Real-IP"] == "127.0.0.1"
     assert headers["X-Forwarded-For"] == "127.0.0.1"
 
@@ -261,6 +293,28 @@ def test_app_down_shows_the_error_page(host):
     body, code = out.rsplit("\n", 1)
     assert code == "502"
     assert "shop.example.test is temporarily unavailable" in body
+
+
+def test_slow_app_gets_the_error_page_with_504(host):
+    # molecule.yml: nginx_proxy_read_timeout 2; the echo backend answers /slow/5 after 5 s.
+    started = time.monotonic()
+    out = host.check_output(HTTPS + "-w '\\n%%{http_code}' https://%s/slow/5", NAME)
+    waited = time.monotonic() - started
+    body, code = out.rsplit("\n", 1)
+    assert code == "504"
+    assert "shop.example.test is temporarily unavailable" in body
+    assert 2 <= waited < 4.5, waited
+    status, headers = response_headers(host, HTTPS + "https://%s/slow/3" % NAME)
+    assert " 504" in status
+    assert "retry-after" not in headers  # maintenance (503) only
+    assert headers["cache-control"] == ["no-store"]
+    assert headers["x-content-type-options"] == ["nosniff"]
+    # An answer within the timeout still arrives.
+    assert https_json(host, "/slow/1")["path"] == "/slow/1"
+    config = host.check_output("nginx -T 2>/dev/null")
+    for line in ("proxy_connect_timeout 60s;", "proxy_read_timeout 2s;", "proxy_send_timeout 60s;",
+                 "error_page 502 503 504 /_errors/50x.html;"):
+        assert line in config
 
 
 def test_maintenance_flag_switches_the_site_to_503_and_back(host):

@@ -12,7 +12,25 @@ def test_postgresql_url():
 
 
 def test_mysql_uses_pymysql():
-    assert database_url("mysql", user="u", password="p", port=3306, name="d") == "mysql+pymysql://u:p@localhost:3306/d"
+    assert (
+        database_url("mysql", user="u", password="p", port=3306, name="d")
+        == "mysql+pymysql://u:p@localhost:3306/d?charset=utf8mb4"
+    )
+
+
+def test_mysql_url_names_the_4_byte_charset():
+    # Flask-SQLAlchemy 2.x adds charset=utf8 (3 bytes, no emoji) to MySQL URLs that name none.
+    url = database_url("mysql", user="u", name="d", scheme="mysql+mysqldb")
+    assert url == "mysql+mysqldb://u@localhost/d?charset=utf8mb4"
+
+
+def test_mysql_charset_can_be_changed_or_left_out():
+    assert database_url("mysql", user="u", name="d", charset="utf8mb3").endswith("/d?charset=utf8mb3")
+    assert database_url("mysql", user="u", name="d", charset="") == "mysql+pymysql://u@localhost/d"
+
+
+def test_postgresql_url_has_no_charset():
+    assert "?" not in database_url("postgresql", user="u", name="d")
 
 
 def test_special_characters_are_escaped():
@@ -48,7 +66,7 @@ def test_sqlalchemy_parses_it_back():
 
 def test_mysql_url_for_a_remote_mariadb():
     url = database_url("mysql", user="flaskapp", password="p@ss/w:rd%", host="db1.example.com", port="3306", name="guest_book")
-    assert url == "mysql+pymysql://flaskapp:p%40ss%2Fw%3Ard%25@db1.example.com:3306/guest_book"
+    assert url == "mysql+pymysql://flaskapp:p%40ss%2Fw%3Ard%25@db1.example.com:3306/guest_book?charset=utf8mb4"
 
 
 def test_sqlalchemy_parses_a_mysql_url_back():
@@ -59,3 +77,5 @@ def test_sqlalchemy_parses_a_mysql_url_back():
     assert (url.drivername, url.username, url.password, url.host, url.port, url.database) == (
         "mysql+pymysql", "flaskapp", "p@ss/w:rd%", "db1", 3306, "guest_book"
     )
+    # What the driver gets: Flask-SQLAlchemy 2.x's query.setdefault("charset", "utf8") keeps it.
+    assert url.query == {"charset": "utf8mb4"}
