@@ -9,6 +9,9 @@
 #   broken-import     v2.0 whose WSGI entry point fails to import
 #   broken-migration  v2.0 plus a migration that fails
 #   broken-probe      v2.0 whose /healthz answers 503
+#   pins-overridden   v1.0 with requirements/prod.txt (-r common.txt) pinning gunicorn==21.2.0
+#                     and PyYAML==5.4.1, which no longer builds: the collection's gunicorn and an
+#                     override (app_extra_pip_packages) must replace them
 set -euo pipefail
 dest=${1:?usage: sample-repo.sh DEST.git}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,6 +47,7 @@ release v2.1 v2.0 2026-02-15T12:00:00Z "Guestbook 2.1: footer"
 release broken-import v2.0 2026-03-01T12:00:00Z "Import a module that is not there"
 release broken-migration v2.0 2026-03-02T12:00:00Z "Add a migration that fails"
 release broken-probe v2.0 2026-03-03T12:00:00Z "Report unhealthy"
+release pins-overridden v1.0 2026-03-04T12:00:00Z "Production requirements with old pins"
 git -C "$work" checkout -q main
 
 rm -rf "$dest"
