@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: pip_effective_requirements
 author: flaskstack maintainers
-version_added: 0.2.0
+version_added: 0.1.0
 short_description: One requirements file of an app's requirements and the packages that replace its pins
 description:
   - Reads an app's pip requirements file O(src) on the managed host, follows its nested
