@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: pip_effective_requirements
-author: flaskstack maintainers
+author: flaskstack maintainers (@flaskstack)
 version_added: 0.1.0
 short_description: One requirements file of an app's requirements and the packages that replace its pins
 description:
@@ -28,7 +28,7 @@ description:
   - Also returns a stamp of the build's inputs (O(commit), the written files' content and the
     major.minor version of O(python)) and whether O(stamp_file) holds that stamp already, that is
     whether the release's virtualenv is already built from these inputs.
-  - Nothing is returned of the files' content: requirements files may hold index credentials.
+  - Nothing of the files' content is returned, as requirements files may hold index credentials.
 options:
   src:
     description:
@@ -67,7 +67,9 @@ attributes:
     description: Nothing is written; the result says what would be.
   diff_mode:
     support: none
+    description: No diff is shown; the files may hold index credentials.
   platform:
+    support: full
     platforms: posix
     description: Runs on the managed host, where the app's files are.
 notes:

@@ -71,9 +71,10 @@ def test_override_replaces_the_apps_pin_of_the_same_normalised_name(tmp_path):
 
 
 def test_a_later_override_replaces_an_earlier_one():
-    text, _, replaced = effective_requirements(None, ["gunicorn==23.0.0", "psycopg2-binary==2.9.10", "Gunicorn==22.0.0"], read)
+    text, constraints, replaced = effective_requirements(None, ["gunicorn==23.0.0", "psycopg2-binary==2.9.10", "Gunicorn==22.0.0"], read)
     assert body(text) == ["Gunicorn==22.0.0", "psycopg2-binary==2.9.10"]
     assert replaced == []
+    assert constraints == ""
 
 
 def test_nested_includes_are_followed_relative_to_the_including_file(tmp_path):
@@ -106,21 +107,22 @@ def test_other_lines_stay_as_they_are(tmp_path):
         "--find-links https://example.com/wheels",
     ]
     root = files(tmp_path, {"requirements.txt": "\n".join(lines) + "\n"})
-    text, _, replaced = effective_requirements(root + "/requirements.txt", ["gunicorn==23.0.0"], read)
+    text, constraints, replaced = effective_requirements(root + "/requirements.txt", ["gunicorn==23.0.0"], read)
     assert body(text) == lines + ["gunicorn==23.0.0"]
     assert replaced == []
+    assert constraints == ""
 
 
 def test_relative_find_links_of_an_included_file_becomes_absolute(tmp_path):
     root = files(tmp_path, {"requirements/prod.txt": "-r common.txt\n", "requirements/common.txt": "-f ./wheels\nflask\n"})
     (tmp_path / "requirements" / "wheels").mkdir()
-    text, _, _ = effective_requirements(root + "/requirements/prod.txt", [], read)
+    text = effective_requirements(root + "/requirements/prod.txt", [], read)[0]
     assert body(text) == ["-f %s/requirements/wheels" % root, "flask"]
 
 
 def test_an_include_cycle_is_read_once(tmp_path):
     root = files(tmp_path, {"a.txt": "-r b.txt\nflask\n", "b.txt": "-r a.txt\nclick\n"})
-    text, _, _ = effective_requirements(root + "/a.txt", [], read)
+    text = effective_requirements(root + "/a.txt", [], read)[0]
     assert body(text) == ["click", "flask"]
 
 
