@@ -74,6 +74,10 @@ attributes:
     description: Runs on the managed host, where the app's files are.
 notes:
   - Files are written only when their content changes.
+  - An override replaces the app's whole line, extras included (C(gunicorn[gevent]==21.2.0) gives way
+    to C(gunicorn==23.0.0)); name the extras in the override to keep them.
+  - Requirements with C(--hash) options put pip in hash-checking mode, in which every requirement
+    needs a hash; give the overrides theirs (C(gunicorn==23.0.0 --hash=sha256:...)).
 """
 
 EXAMPLES = r"""

@@ -43,6 +43,7 @@ def test_normalize_follows_pep_503():
         ('psycopg2-binary==2.9.9 ; python_version >= "3.8"', "psycopg2-binary"),
         ("mylib @ https://example.com/mylib-1.0.tar.gz", "mylib"),
         ("requests", "requests"),
+        ("gunicorn==23.0.0 --hash=sha256:abc", "gunicorn"),
         ("https://example.com/pkg-1.0.tar.gz", None),
         ("./vendor/pkg", None),
         ("-e git+https://example.com/x.git#egg=x", None),
