@@ -11,6 +11,9 @@
 #   broken-probe      v2.0 whose /healthz answers 503
 #   writable-dirs     v1.0 that writes logs/app.log next to its code at import time and ships
 #                     uploads/avatars/.gitkeep and uploads/README.txt
+#   pins-overridden   v1.0 with requirements/prod.txt (-r common.txt) pinning gunicorn==21.2.0
+#                     and PyYAML==5.4.1, which no longer builds: the collection's gunicorn and an
+#                     override (app_extra_pip_packages) must replace them
 set -euo pipefail
 dest=${1:?usage: sample-repo.sh DEST.git}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,6 +50,7 @@ release broken-import v2.0 2026-03-01T12:00:00Z "Import a module that is not the
 release broken-migration v2.0 2026-03-02T12:00:00Z "Add a migration that fails"
 release broken-probe v2.0 2026-03-03T12:00:00Z "Report unhealthy"
 release writable-dirs v1.0 2026-04-01T12:00:00Z "Log to logs/app.log, ship uploads/"
+release pins-overridden v1.0 2026-03-04T12:00:00Z "Production requirements with old pins"
 git -C "$work" checkout -q main
 
 rm -rf "$dest"

@@ -103,6 +103,31 @@ def test_requirements_gunicorn_and_driver_are_in_the_release_virtualenv(host):
     assert out == "23.0.0 True"
 
 
+def test_release_virtualenv_is_stamped_with_the_inputs_it_was_built_from(host):
+    release = release_dir(host)
+    stamp = host.file(release + "/venv/.flaskstack-build")
+    assert stamp.user == "flaskapp"
+    assert re.fullmatch(r"[0-9a-f]{64}\n", stamp.content_string)
+    # One requirements file: the app's pins, then the collection's packages.
+    lines = host.file(release + "/.flaskstack-effective-requirements.txt").content_string.splitlines()
+    assert "Flask==3.1.3" in lines
+    assert lines[-2:] == ["gunicorn==23.0.0", "psycopg2-binary==2.9.10"]
+
+
+def test_overridden_pins_are_not_in_the_pinning_release(host):
+    # side_effect built the branch pins-overridden, whose requirements/prod.txt pins
+    # gunicorn==21.2.0 and, in common.txt, PyYAML==5.4.1; app_extra_pip_packages had PyYAML==6.0.2.
+    commit = host.check_output("git -C /srv/git/guestbook.git rev-parse pins-overridden")
+    venv = "%s/releases/%s/venv" % (ROOT, commit[:12])
+    out = as_app(
+        host,
+        "%s/bin/python -c %s",
+        venv,
+        "import importlib.metadata as m; print(m.version('gunicorn'), m.version('PyYAML'), m.version('Flask'))",
+    )
+    assert out == "23.0.0 6.0.2 3.1.3"
+
+
 def test_migrations_brought_the_database_to_the_committed_head(host):
     query = (
         "import sqlite3; c = sqlite3.connect('/srv/flaskapp/shared/guestbook.db');"
