@@ -121,7 +121,7 @@ def test_writable_directories_survive_releases(host):
 
 @pytest.mark.parametrize("version, step, detail", [
     ("broken-import", "Stop when the WSGI entry point does not import", "guestbook.reports"),
-    ("broken-migration", "Run the app's deploy commands", "no_such_column"),
+    ("broken-migration", "Stop when the deploy command failed", "no_such_column"),
     ("broken-probe", "Stop when the release fails its health probe", "answered 503"),
 ])
 def test_a_broken_release_fails_clearly_and_v2_keeps_serving(host, version, step, detail):
