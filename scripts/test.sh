@@ -17,7 +17,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # (default@trixie) and, from the built Galaxy tarball, on Debian 12 (galaxy), updates, and
 # the fleet (multihost). Longest first, so the parallel run ends with short ones. The whole
 # stack's own scenario on Debian 12 (default) runs on demand: scripts/test.sh default.
-ALL_SCENARIOS=${FLASKSTACK_SCENARIOS:-"multihost update default@trixie galaxy mysql supervisor gunicorn nginx base app letsencrypt postgresql logging loadbalancer common"}
+ALL_SCENARIOS=${FLASKSTACK_SCENARIOS:-"multihost update app default@trixie mysql galaxy supervisor base gunicorn nginx letsencrypt postgresql logging loadbalancer common"}
 JOBS=${FLASKSTACK_JOBS:-2}
 LOG_DIR=.cache/test-logs
 
