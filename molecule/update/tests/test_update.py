@@ -2,8 +2,9 @@
 
 The tests run in file order: v1.0 is live after converge; the classic stop-migrate-start
 recipe first shows the load detects failed requests; then v2.0 goes live, three broken
-releases are refused, the deploy lock holds, rollback.yml brings v1.0's code back and the
-maintenance switch serves its page during an update.
+releases are refused, the deploy lock holds, rollback.yml brings v1.0's code back, site.yml
+keeps it and reverts a release that fails once live, and the maintenance switch serves its
+page during an update.
 """
 import json
 import os
@@ -174,6 +175,36 @@ def test_rollback_brings_back_v1_code_under_load(host):
         "--data-urlencode message=after-rollback https://%s/", NAME, NAME, NAME)
     assert code == "302"
     assert "after-rollback" in page(host)
+
+
+def test_site_yml_keeps_the_rolled_back_release(host):
+    """A re-run of site.yml whose app_version still names the release rollback.yml replaced."""
+    v1 = live_release(host)
+    run = playbook("site.yml", "--tags", "app", "-e", "app_version=v2.0")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "stays live: rollback.yml put it back" in run.output, run.output[-3000:]
+    assert "changed=0 " in run.output, run.output[-3000:]
+    assert live_release(host) == v1
+    assert FOOTER not in page(host)
+    assert not host.file(ROOT + "/.deploy-lock").exists
+
+
+def test_site_yml_puts_the_previous_release_back_when_the_live_probe_fails(host):
+    """site.yml takes the same release path as update.yml: the live probe after the restart
+    guards it. With the probe before the switch turned off, only the live probe stands
+    between a release that answers 503 and the site."""
+    before = live_release(host)
+    releases_before = host.check_output("ls %s/releases", ROOT).split()
+    run = playbook("site.yml", "--tags", "app", "-e", "app_version=broken-probe",
+                   "-e", "app_probe_enabled=false", "-e", "app_health_check_timeout=3")
+    assert run.returncode != 0
+    assert 'failed at "Ask the live app for ' in run.output, run.output[-3000:]
+    assert "The previous release was put back and restarted." in run.output, run.output[-3000:]
+    assert live_release(host) == before
+    assert FOOTER not in page(host)
+    assert host.check_output("ls %s/releases", ROOT).split() == releases_before
+    assert history(host)[-1]["result"].startswith("failed at: Ask the live app for ")
+    assert not host.file(ROOT + "/.deploy-lock").exists
 
 
 def test_maintenance_mode_serves_its_page_during_the_update_and_ends(host):
