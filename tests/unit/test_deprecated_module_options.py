@@ -47,7 +47,7 @@ def removed_options(source):
     removed = set()
     for node in ast.walk(ast.parse(source)):
         for name, value in _dict_keys(node):
-            if any(key == "removed_in_version" for key, _ in _dict_keys(value)):
+            if "removed_in_version" in dict(_dict_keys(value)):
                 removed.add(name)
     return removed
 
