@@ -145,6 +145,20 @@ def test_hba_file_is_private(host, version):
     assert hba.mode == 0o640
 
 
+def test_hba_rules_carry_their_comments_on_their_own_lines(host, version):
+    """Each rule says whom it is for, on its line, in the order the role lists them."""
+    content = host.file("/etc/postgresql/%s/main/pg_hba.conf" % version).content_string
+    rules = [line for line in content.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    comments = [line.split("#", 1)[1].strip() if "#" in line else None for line in rules]
+    assert comments[:4] == [
+        "database administrator, as the unix user postgres",
+        "the app, over the unix socket",
+        "the app, over IPv4 loopback",
+        "the app, over IPv6 loopback",
+    ]
+    assert None not in comments
+
+
 # --- Server settings --------------------------------------------------------------------------
 
 
