@@ -3,7 +3,7 @@
 # would serve it. Commits use fixed authors and dates, so the same source always gives the
 # same commit ids. Versions, each the files of tests/sample-releases/<name>/ laid over the
 # previous one:
-#   v1.0              examples/guestbook as it is (branch main)
+#   v1.0              examples/guestbook as it is (branch main), on an empty first commit
 #   v2.0              a new migration (entries.likes) and a visible change (a version footer)
 #   v2.1              a code-only change of v2.0 (its footer), no new migration or package
 #   broken-import     v2.0 whose WSGI entry point fails to import
@@ -27,6 +27,9 @@ export GIT_AUTHOR_DATE="2026-01-01T12:00:00Z" GIT_COMMITTER_DATE="2026-01-01T12:
 cp -r "$root/examples/guestbook/." "$work/"
 find "$work" -name __pycache__ -prune -exec rm -rf {} +
 git -C "$work" init -q -b main
+# v1.0 has a parent, so a shallow checkout of it (app_git_depth: 1) is visibly shallow.
+GIT_AUTHOR_DATE="2025-12-01T12:00:00Z" GIT_COMMITTER_DATE="2025-12-01T12:00:00Z" \
+  git -C "$work" -c commit.gpgsign=false commit -q --allow-empty -m "Start the guestbook"
 git -C "$work" add -A
 git -C "$work" -c commit.gpgsign=false commit -q -m "Guestbook 1.0"
 git -C "$work" -c tag.gpgsign=false tag -a v1.0 -m "Guestbook 1.0"

@@ -4,6 +4,11 @@ import json
 import os
 import re
 
+from testinfra.utils.ansible_runner import AnsibleRunner
+
+# The web host; the git host serves the repository over SSH.
+testinfra_hosts = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"]).get_hosts("webservers")
+
 ROOT = "/srv/flaskapp"
 MIGRATIONS = os.path.join(
     os.path.dirname(__file__), "..", "..", "..", "examples", "guestbook", "migrations", "versions"
@@ -50,6 +55,26 @@ def test_current_points_at_a_release_of_app_version(host):
     assert head == tag
     assert target.endswith("/" + tag[:12])
     assert as_app(host, "git -C %s status --porcelain --untracked-files=no", target) == ""
+
+
+def test_release_is_a_shallow_checkout_over_ssh(host):
+    target = release_dir(host)
+    assert as_app(host, "git -C %s rev-parse --is-shallow-repository", target) == "true"
+    assert as_app(host, "git -C %s rev-list --count HEAD", target) == "1"
+    assert as_app(host, "git -C %s remote get-url origin", target).startswith("ssh://git@")
+
+
+def test_deploy_key_and_host_keys_are_the_app_users_alone(host):
+    ssh_dir = host.file(ROOT + "/.ssh")
+    assert (ssh_dir.user, ssh_dir.mode) == ("flaskapp", 0o700)
+    key = host.file(ROOT + "/.ssh/git_deploy_key")
+    assert (key.user, key.group, key.mode) == ("flaskapp", "flaskapp", 0o600)
+    with open(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"] + "/deploy_key") as source:
+        assert key.content_string == source.read()
+    known_hosts = host.file(ROOT + "/.ssh/git_known_hosts").content_string.splitlines()
+    assert len(known_hosts) == 1 and known_hosts[0].split()[1] == "ssh-ed25519"
+    for release in host.file(ROOT + "/releases").listdir():
+        assert not host.file("%s/releases/%s/.ssh" % (ROOT, release)).exists
 
 
 def test_release_code_belongs_to_the_app_user_and_is_readable(host):
