@@ -76,12 +76,15 @@ testbed_venv() {
 # The image recipe; its hash is stored as a label so a changed recipe rebuilds the image.
 # Bump _image_recipe_version when the build steps below change.
 _image_packages="python3,python3-apt,systemd,systemd-sysv,dbus,ca-certificates,procps,iproute2,gnupg"
-_image_recipe_version=1
+_image_recipe_version=2
 
 testbed_image() {
   local suite=$1 image="$FLASKSTACK_IMAGE_REPO:$1"
-  local recipe
-  recipe=$(printf '%s|%s|%s|%s' "$suite" "$_image_packages" "$_image_recipe_version" "$FLASKSTACK_MIRROR" | sha256sum | cut -c1-16)
+  local recipe cas
+  # This machine's extra CA certificates (an intercepting proxy's): trusted in the image, so
+  # that the prepare step (molecule/resources/prepare.yml), which checks for them, finds them.
+  cas=$(cat /usr/local/share/ca-certificates/*.crt 2>/dev/null | sha256sum | cut -c1-16)
+  recipe=$(printf '%s|%s|%s|%s|%s' "$suite" "$_image_packages" "$_image_recipe_version" "$FLASKSTACK_MIRROR" "$cas" | sha256sum | cut -c1-16)
   if [ "$(docker image inspect -f '{{ index .Config.Labels "flaskstack.recipe" }}' "$image" 2>/dev/null)" = "$recipe" ]; then
     return 0
   fi
@@ -96,6 +99,10 @@ deb $FLASKSTACK_MIRROR $suite main
 deb $FLASKSTACK_MIRROR $suite-updates main
 deb http://deb.debian.org/debian-security $suite-security main
 SOURCES
+  if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+    as_root cp /usr/local/share/ca-certificates/*.crt "$dir/usr/local/share/ca-certificates/"
+    as_root chroot "$dir" update-ca-certificates >>"$dir.log" 2>&1
+  fi
   # Lists are fetched by the roles; an old mtime keeps apt's cache_valid_time from skipping that.
   as_root sh -c "rm -rf '$dir'/var/lib/apt/lists/* '$dir'/var/cache/apt/*.bin && touch -d @0 '$dir/var/lib/apt/lists'"
   as_root sh -c ": >'$dir/etc/machine-id'"
