@@ -14,6 +14,11 @@
 #   pins-overridden   v1.0 with requirements/prod.txt (-r common.txt) pinning gunicorn==21.2.0
 #                     and PyYAML==5.4.1, which no longer builds: the collection's gunicorn and an
 #                     override (app_extra_pip_packages) must replace them
+#   shape-modern      v1.0 as a modern package: src/ layout, pyproject.toml only (pip install .),
+#                     the factory create_app('production'), SERVER_NAME required, an import
+#                     that takes 6 s; shape-modern-2 is the same on v2.0
+# An overlay may come with tests/sample-releases/<name>.sh, run in the work tree first (to
+# move or remove files).
 set -euo pipefail
 dest=${1:?usage: sample-repo.sh DEST.git}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -34,17 +39,21 @@ git -C "$work" add -A
 git -C "$work" -c commit.gpgsign=false commit -q -m "Guestbook 1.0"
 git -C "$work" -c tag.gpgsign=false tag -a v1.0 -m "Guestbook 1.0"
 
-# release NAME BASE DATE MESSAGE: a commit on BASE with the overlay NAME, tagged or branched NAME.
+# release NAME BASE DATE MESSAGE [REF]: a commit on BASE with the overlay NAME, tagged (v*) or
+# branched REF (default NAME).
 release() {
-  local name=$1 base=$2 message=$4
+  local name=$1 base=$2 message=$4 ref=${5:-$1}
   export GIT_AUTHOR_DATE=$3 GIT_COMMITTER_DATE=$3
   git -C "$work" checkout -q --detach "$base"
+  if [ -f "$root/tests/sample-releases/$name.sh" ]; then
+    (cd "$work" && bash -euo pipefail "$root/tests/sample-releases/$name.sh")
+  fi
   cp -r "$root/tests/sample-releases/$name/." "$work/"
   git -C "$work" add -A
   git -C "$work" -c commit.gpgsign=false commit -q -m "$message"
-  case $name in
-    v*) git -C "$work" -c tag.gpgsign=false tag -a "$name" -m "$message" ;;
-    *) git -C "$work" branch -q "$name" ;;
+  case $ref in
+    v*) git -C "$work" -c tag.gpgsign=false tag -a "$ref" -m "$message" ;;
+    *) git -C "$work" branch -q "$ref" ;;
   esac
 }
 release v2.0 v1.0 2026-02-01T12:00:00Z "Guestbook 2.0: likes, version footer"
@@ -54,6 +63,8 @@ release broken-migration v2.0 2026-03-02T12:00:00Z "Add a migration that fails"
 release broken-probe v2.0 2026-03-03T12:00:00Z "Report unhealthy"
 release writable-dirs v1.0 2026-04-01T12:00:00Z "Log to logs/app.log, ship uploads/"
 release pins-overridden v1.0 2026-03-04T12:00:00Z "Production requirements with old pins"
+release shape-modern v1.0 2026-05-01T12:00:00Z "A src/ package with pyproject.toml, slow to import"
+release shape-modern v2.0 2026-05-02T12:00:00Z "2.0 as a src/ package with pyproject.toml" shape-modern-2
 git -C "$work" checkout -q main
 
 rm -rf "$dest"

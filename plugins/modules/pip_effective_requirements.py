@@ -56,6 +56,14 @@ options:
     description: The Python the virtualenv is made with; its major.minor version is part of the stamp.
     type: str
     default: python3
+  project:
+    description:
+      - Whether the app's own project (its C(pyproject.toml)) is installed into the virtualenv as
+        well, after the requirements and without its dependencies (C(pip install --no-deps .)).
+        Part of the stamp, so that turning it on or off rebuilds the virtualenv.
+      - The module installs nothing; the caller does.
+    type: bool
+    default: false
   stamp_file:
     description: A file holding the stamp of the last successful build (written after it), or none.
     type: path
@@ -251,11 +259,12 @@ def effective_requirements(src, overrides, reader, source_label=None):
     return text, constraints_text, replaced
 
 
-def build_stamp(commit, requirements_text, constraints_text, python_version):
-    data = json.dumps(
-        {"commit": commit, "requirements": requirements_text, "constraints": constraints_text, "python": python_version},
-        sort_keys=True,
-    )
+def build_stamp(commit, requirements_text, constraints_text, python_version, project=False):
+    inputs = {"commit": commit, "requirements": requirements_text, "constraints": constraints_text, "python": python_version}
+    # Only when set, so that stamps written before the option existed stay valid.
+    if project:
+        inputs["project"] = True
+    data = json.dumps(inputs, sort_keys=True)
     return hashlib.sha256(to_bytes(data)).hexdigest()
 
 
@@ -287,6 +296,7 @@ def main():
             overrides=dict(type="list", elements="str", default=[]),
             commit=dict(type="str", default=""),
             python=dict(type="str", default="python3"),
+            project=dict(type="bool", default=False),
             stamp_file=dict(type="path"),
         ),
         add_file_common_args=True,
@@ -325,7 +335,7 @@ def main():
             file_args = module.load_file_common_arguments(p, path=path)
             changed = module.set_fs_attributes_if_different(file_args, changed)
 
-    stamp = build_stamp(p["commit"], text, constraints_text, python_version)
+    stamp = build_stamp(p["commit"], text, constraints_text, python_version, p["project"])
     built = False
     if p["stamp_file"]:
         try:

@@ -1,3 +1,5 @@
+import subprocess
+
 import pytest
 from ansible.errors import AnsibleFilterError
 
@@ -23,7 +25,14 @@ def test_rejects_invalid_names(name):
         to_dotenv({name: "x"})
 
 
-@pytest.mark.parametrize("value", ["it's", "back\\slash", "two\nlines", "pa${HOME}ss"])
+def test_a_value_with_a_single_quote_is_double_quoted():
+    text = to_dotenv({"FLASK_APP": "guestbook:create_app('production')"})
+    assert text == "FLASK_APP=\"guestbook:create_app('production')\"\n"
+
+
+@pytest.mark.parametrize("value", [
+    "back\\slash", "two\nlines", "pa${HOME}ss", "it's \"quoted\"", "it's $HOME", "it's `id`",
+])
 def test_rejects_values_read_differently_and_names_the_key(value):
     with pytest.raises(AnsibleFilterError, match="MAIL_PASSWORD"):
         to_dotenv({"MAIL_PASSWORD": value})
@@ -34,9 +43,19 @@ def test_rejects_non_mapping():
         to_dotenv(["A=1"])
 
 
+READ_BACK = {"A": "x y", "B": "p@ss:w/rd$HOME#1", "C": "", "D": "app:create_app('production')", "E": "\"x\" #2"}
+
+
 def test_python_dotenv_reads_it_back(tmp_path):
     dotenv = pytest.importorskip("dotenv")
-    values = {"A": "x y", "B": "p@ss:w/rd$HOME#1", "C": ""}
     path = tmp_path / ".env"
-    path.write_text(to_dotenv(values))
-    assert dotenv.dotenv_values(path) == values
+    path.write_text(to_dotenv(READ_BACK))
+    assert dotenv.dotenv_values(path) == READ_BACK
+
+
+def test_sh_reads_it_back(tmp_path):
+    path = tmp_path / ".env"
+    path.write_text(to_dotenv(READ_BACK))
+    script = "set -a; . %s; printf '%%s\\0' \"$A\" \"$B\" \"$C\" \"$D\" \"$E\"" % path
+    out = subprocess.run(["sh", "-c", script], check=True, capture_output=True, text=True, env={}).stdout
+    assert out.split("\0")[:-1] == [READ_BACK[k] for k in "ABCDE"]

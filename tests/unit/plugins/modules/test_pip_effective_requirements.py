@@ -145,3 +145,10 @@ def test_the_stamp_changes_with_each_input():
     assert base != build_stamp("a" * 40, "flask\ngunicorn\n", "", "3.11")
     assert base != build_stamp("a" * 40, "flask\n", "click==8\n", "3.11")
     assert base != build_stamp("a" * 40, "flask\n", "", "3.13")
+    assert base != build_stamp("a" * 40, "flask\n", "", "3.11", project=True)
+
+
+def test_a_stamp_without_the_project_is_the_one_written_before_the_option_existed():
+    # Upgrading the collection must not rebuild every live virtualenv.
+    # The value build_stamp gave before the project option.
+    assert build_stamp("a" * 40, "flask\n", "", "3.11", project=False) == "142cab8de62bceddf0e5bff5c2910ff176aa7db182b76566a1bc860d3556463b"

@@ -1,0 +1,117 @@
+"""The modern-package shape of the sample app, deployed by site.yml, from the outside in.
+
+shape-modern is a src/ package with only a pyproject.toml: it is importable only once
+installed (app_install_project), its entry point is the factory create_app('production'), it
+refuses to start without SERVER_NAME, and importing it takes 6 s. gevent workers serve it.
+The tests run in file order: the v1.0 shape is live after converge and idempotence; the last
+test updates it to its 2.0 under steady HTTPS load.
+"""
+import json
+import os
+import subprocess
+import sys
+
+NAME = "shapes.test"
+ROOT = "/srv/flaskapp"
+V1_REVISION = "0fa6799e3123"
+V2_REVISION = "5b1e2c3d4f60"
+FOOTER = '<footer class="version">Guestbook 2.0</footer>'
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+CONTAINER = "flaskstack-shapes-%s" % os.environ.get("FLASKSTACK_DISTRO", "bookworm")
+sys.path.insert(0, os.path.join(PROJECT, "tests"))
+from loadgen import Load  # noqa: E402
+
+
+def container_ip():
+    return subprocess.run(
+        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", CONTAINER],
+        check=True, capture_output=True, text=True).stdout.strip()
+
+
+def playbook(name, *extra):
+    env = dict(os.environ)
+    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(PROJECT, ".cache", "collections")
+    cfg = os.path.join(EPHEMERAL, "ansible.cfg")
+    if os.path.exists(cfg):
+        env["ANSIBLE_CONFIG"] = cfg
+    cmd = ["ansible-playbook", "-i", os.path.join(EPHEMERAL, "inventory"),
+           os.path.join(PROJECT, "playbooks", name)] + list(extra)
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    run.output = run.stdout + run.stderr
+    return run
+
+
+def curl(host, path="/", options=""):
+    """The page at PATH over HTTPS through nginx; OPTIONS is shell text, as written."""
+    return host.check_output(
+        "curl -sS --resolve {0}:443:127.0.0.1 --cacert /etc/nginx/tls/{0}.crt {1} https://{0}{2}".format(
+            NAME, options, path))
+
+
+def revision(host):
+    return host.check_output("runuser -u postgres -- psql -d flaskapp -Atc 'SELECT version_num FROM alembic_version'")
+
+
+def test_the_package_runs_from_its_installed_copy(host):
+    """Nothing on the service's path but the virtualenv holds the package: the release's src/
+    is not importable as it is, so a page proves pip install . ran."""
+    site_packages = host.check_output("ls -d %s/current/venv/lib/python3*/site-packages", ROOT)
+    assert host.file(site_packages + "/guestbook/templates/index.html").exists
+    assert host.file(ROOT + "/current/src/guestbook/__init__.py").exists
+    assert not host.file(ROOT + "/current/guestbook").exists
+
+
+def test_pages_and_database(host):
+    assert "Guestbook" in curl(host)
+    assert curl(host, "/", "-o /dev/null -w '%{http_code}' --data-urlencode message=from-a-src-package") == "302"
+    assert "from-a-src-package" in curl(host)
+    count = host.check_output(
+        "runuser -u postgres -- psql -d flaskapp -Atc \"SELECT count(*) FROM entries WHERE message = 'from-a-src-package'\"")
+    assert count == "1"
+    assert revision(host) == V1_REVISION
+
+
+def test_server_name_reaches_the_app(host):
+    health = json.loads(curl(host, "/healthz"))
+    assert health == {"status": "ok", "database": "postgresql", "url": "https://shapes.test/"}
+
+
+def test_systemd_reads_the_quoted_entry_point_from_the_env_file(host):
+    """FLASK_APP holds single quotes: .env has it in double quotes, which systemd, the
+    deploy commands' sh and python-dotenv all read the same."""
+    main_pid = host.check_output("systemctl show -P MainPID flaskapp.service")
+    environ = host.check_output("tr '\\0' '\\n' < /proc/%s/environ", main_pid).splitlines()
+    assert "FLASK_APP=guestbook:create_app('production')" in environ
+    assert "SERVER_NAME=shapes.test" in environ
+
+
+def test_gevent_workers_serve_it(host):
+    main_pid = host.check_output("systemctl show -P MainPID flaskapp.service")
+    workers = host.check_output("pgrep -P %s", main_pid).split()
+    assert workers
+    for pid in workers:
+        assert "gevent" in host.check_output("cat /proc/%s/maps", pid)
+
+
+def test_the_re_run_left_the_virtualenv_untouched(host):
+    """Molecule's idempotence step ran site.yml again (changed=0): nothing in the live
+    virtualenv is newer than the stamp written right after pip built it."""
+    venv = ROOT + "/current/venv"
+    assert host.file(venv + "/.flaskstack-build").exists
+    # The directory itself is left out: moving the stamp into it changed its mtime.
+    assert host.check_output("find %s/ -mindepth 1 -newer %s/.flaskstack-build | head -5", venv, venv) == ""
+
+
+def test_update_to_2_0_under_load_loses_no_request(host):
+    with Load(container_ip(), NAME, marker=FOOTER, max_seconds=1800) as load:
+        run = playbook("update.yml", "-e", "app_version=shape-modern-2")
+    line = load.report("update.yml shape-modern -> shape-modern-2 (gevent, 6 s import)")
+    print("\nFIGURE " + line)
+    assert run.returncode == 0, run.output[-3000:]
+    assert load.failed == 0, line
+    assert load.total >= 100, line
+    assert load.pages[0] is False and load.pages[-1] is True
+    assert FOOTER in curl(host)
+    assert revision(host) == V2_REVISION
+    assert "from-a-src-package" in curl(host)
