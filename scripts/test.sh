@@ -30,8 +30,10 @@ export FLASKSTACK_DISTROS="$distros"
 testbed_setup
 
 # Scenarios run with Mitogen's strategy (README, "Faster runs with Mitogen"): the whole stack
-# from the tarball; every other scenario runs without it. FLASKSTACK_MITOGEN=1: all of them.
-MITOGEN_SCENARIOS=${FLASKSTACK_MITOGEN_SCENARIOS:-"galaxy"}
+# from the tarball, and the two longest, updates and the fleet, whose many playbook runs are
+# mostly Ansible's cost per task. update.yml, rollback.yml and the whole stack run without it
+# in shapes, default@trixie and the roles' scenarios. FLASKSTACK_MITOGEN=1: all of them.
+MITOGEN_SCENARIOS=${FLASKSTACK_MITOGEN_SCENARIOS:-"galaxy update multihost"}
 MITOGEN_STRATEGY_PLUGINS=$(python -c 'import ansible_mitogen, os; print(os.path.dirname(ansible_mitogen.__file__))')/plugins/strategy
 export MITOGEN_SCENARIOS MITOGEN_STRATEGY_PLUGINS
 

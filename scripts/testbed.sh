@@ -76,7 +76,7 @@ testbed_venv() {
 # The image recipe; its hash is stored as a label so a changed recipe rebuilds the image.
 # Bump _image_recipe_version when the build steps below change.
 _image_packages="python3,python3-apt,systemd,systemd-sysv,dbus,ca-certificates,procps,iproute2,gnupg"
-_image_recipe_version=2
+_image_recipe_version=3
 
 testbed_image() {
   local suite=$1 image="$FLASKSTACK_IMAGE_REPO:$1"
@@ -106,6 +106,9 @@ SOURCES
   # Lists are fetched by the roles; an old mtime keeps apt's cache_valid_time from skipping that.
   as_root sh -c "rm -rf '$dir'/var/lib/apt/lists/* '$dir'/var/cache/apt/*.bin && touch -d @0 '$dir/var/lib/apt/lists'"
   as_root sh -c ": >'$dir/etc/machine-id'"
+  # A container's disk is thrown away with it: dpkg need not fsync every file it unpacks, as in
+  # Debian's own container images (docker-apt-speedup). The roles' work is the same.
+  as_root sh -c "echo force-unsafe-io >'$dir/etc/dpkg/dpkg.cfg.d/flaskstack-testbed-speedup'"
   as_root tar -C "$dir" -c . | docker import \
     -c 'CMD ["/lib/systemd/systemd"]' \
     -c "LABEL flaskstack.recipe=$recipe" - "$image" >/dev/null

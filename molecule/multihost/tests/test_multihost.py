@@ -33,6 +33,8 @@ GUNICORN_LOG = "/var/log/flaskapp/gunicorn-access.log"
 NGINX_LOG = "/var/log/nginx/access.log"
 DB_PORT = 5432
 ROOT = "/srv/flaskapp"
+# HAProxy's backend, named in group_vars/loadbalancers (molecule.yml).
+BACKEND = "guestbook"
 V2_REVISION = "5b1e2c3d4f60"
 FOOTER = '<footer class="version">Guestbook 2.0</footer>'
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
@@ -92,7 +94,7 @@ def servers_state(lb):
         "s.sendall(b'show stat\\n'); print(s.makefile().read())\"" % ADMIN_SOCKET)
     rows = csv.DictReader(io.StringIO(out.lstrip("# ")))
     return {row["svname"]: row["status"] for row in rows
-            if row["svname"] not in ("FRONTEND", "BACKEND") and row["pxname"] == "flaskapp"}
+            if row["svname"] not in ("FRONTEND", "BACKEND") and row["pxname"] == BACKEND}
 
 
 def wait_for(check, timeout=30.0):
@@ -287,7 +289,7 @@ class Rotation:
                              capture_output=True, text=True)
         rows = csv.DictReader(io.StringIO(run.stdout.lstrip("# ")))
         return {row["svname"]: row["status"] for row in rows
-                if row["svname"] not in ("FRONTEND", "BACKEND") and row["pxname"] == "flaskapp"}
+                if row["svname"] not in ("FRONTEND", "BACKEND") and row["pxname"] == BACKEND}
 
     def _run(self):
         while not self.stop_event.is_set() and time.monotonic() < self.deadline:
