@@ -57,10 +57,10 @@ with_newest() {
 lint() {
   echo "== yamllint"
   yamllint --strict .
-  echo "== ansible-lint (production profile), $(ansible --version | head -n1)"
+  echo "== ansible-lint (production profile), $(ansible --version | sed -n 1p)"
   ansible-lint --profile production --offline
   testbed_newest_venv
-  echo "== ansible-lint (production profile), $(with_newest ansible --version | head -n1)"
+  echo "== ansible-lint (production profile), $(with_newest ansible --version | sed -n 1p)"
   with_newest ansible-lint --profile production --offline
   if [ -d tests/unit ]; then
     echo "== unit tests"
@@ -98,7 +98,7 @@ scenario() {
       FLASKSTACK_ANSIBLE_CONNECTION=docker)
     echo "== with Mitogen"
   fi
-  echo "== molecule test -s $name ($distro), $(env "${newest[@]}" ansible --version | head -n1)"
+  echo "== molecule test -s $name ($distro), $(env "${newest[@]}" ansible --version | sed -n 1p)"
   local start=$SECONDS
   # A hung test fails its scenario after FLASKSTACK_SCENARIO_TIMEOUT seconds (default 3600)
   # instead of using up the whole run.
