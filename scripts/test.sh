@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run the collection's tests: the linters' stage (yamllint, ansible-lint, the plugins' unit
 # tests, the changelog fragments, the Galaxy tarball and its documentation, ansible-test
-# sanity and units) and, beside it, the Molecule scenarios.
+# sanity and units) and, beside it, the Molecule scenarios. The lowest ansible-core the
+# collection declares (requirements-dev.txt) runs all of it; the newest
+# (requirements-newest.txt) runs ansible-lint, ansible-test sanity and the galaxy scenario.
 #   scripts/test.sh                 everything (what CI runs)
 #   scripts/test.sh nginx           one Molecule scenario, output on the terminal (no linters)
 #   scripts/test.sh nginx@trixie    the same on Debian 13
@@ -29,19 +31,39 @@ export FLASKSTACK_DISTROS="$distros"
 . scripts/testbed.sh
 testbed_setup
 
+# The ansible-core versions the collection declares (meta/runtime.yml) are both tested: the
+# lowest (.venv, requirements-dev.txt) by everything, the newest (.venv-newest,
+# requirements-newest.txt, made when first needed) by ansible-lint, ansible-test sanity and
+# these scenarios, the whole stack from the tarball (run with .venv-newest's tools on PATH).
+NEWEST_SCENARIOS=${FLASKSTACK_NEWEST_SCENARIOS:-"galaxy"}
+export NEWEST_SCENARIOS
+export -f log venv_install testbed_newest_python testbed_newest_venv
+
 # Scenarios run with Mitogen's strategy (README, "Faster runs with Mitogen"): the whole stack
 # from the tarball, and the two longest, updates and the fleet, whose many playbook runs are
 # mostly Ansible's cost per task. update.yml, rollback.yml and the whole stack run without it
 # in shapes, default@trixie and the roles' scenarios. FLASKSTACK_MITOGEN=1: all of them.
 MITOGEN_SCENARIOS=${FLASKSTACK_MITOGEN_SCENARIOS:-"galaxy update multihost"}
-MITOGEN_STRATEGY_PLUGINS=$(python -c 'import ansible_mitogen, os; print(os.path.dirname(ansible_mitogen.__file__))')/plugins/strategy
+mitogen_strategy_plugins() {
+  "$1" -c 'import ansible_mitogen, os; print(os.path.dirname(ansible_mitogen.__file__) + "/plugins/strategy")'
+}
+MITOGEN_STRATEGY_PLUGINS=$(mitogen_strategy_plugins python)
 export MITOGEN_SCENARIOS MITOGEN_STRATEGY_PLUGINS
+export -f mitogen_strategy_plugins
+
+# with_newest COMMAND...: COMMAND with .venv-newest's tools (the newest ansible-core) on PATH.
+with_newest() {
+  env PATH="$FLASKSTACK_NEWEST_VENV/bin:$PATH" VIRTUAL_ENV="$FLASKSTACK_NEWEST_VENV" "$@"
+}
 
 lint() {
   echo "== yamllint"
   yamllint --strict .
-  echo "== ansible-lint (production profile)"
+  echo "== ansible-lint (production profile), $(ansible --version | sed -n 1p)"
   ansible-lint --profile production --offline
+  testbed_newest_venv
+  echo "== ansible-lint (production profile), $(with_newest ansible --version | sed -n 1p)"
+  with_newest ansible-lint --profile production --offline
   if [ -d tests/unit ]; then
     echo "== unit tests"
     python -m pytest -q -p no:cacheprovider tests/unit
@@ -52,8 +74,11 @@ lint() {
   scripts/changelog.sh --lint
   echo "== Galaxy tarball: build, install, ansible-doc, execution environment"
   tests/galaxy/test-build.sh
-  echo "== ansible-test sanity and units"
+  echo "== ansible-test sanity and units, $(grep '^ansible-core==' requirements-dev.txt)"
   tests/sanity.sh
+  echo "== ansible-test sanity, $(grep '^ansible-core==' requirements-newest.txt)"
+  FLASKSTACK_SANITY_REQUIREMENTS=requirements-newest.txt \
+    FLASKSTACK_SANITY_PYTHON="$FLASKSTACK_NEWEST_VENV/bin/python" tests/sanity.sh --sanity-only
 }
 
 # One scenario, "name" or "name@distro". Runs of the same scenario on different distros
@@ -63,18 +88,24 @@ scenario() {
   [ "$1" != "$name" ] && distro=${1#*@}
   mkdir -p .cache/locks
   # Mitogen accelerates the connection named "docker", not its FQCN (.config/molecule/config.yml).
+  local newest=() strategy_plugins=$MITOGEN_STRATEGY_PLUGINS
+  if [[ " $NEWEST_SCENARIOS " == *" $1 "* ]]; then
+    testbed_newest_venv || return 1
+    newest=(PATH="$FLASKSTACK_NEWEST_VENV/bin:$PATH" VIRTUAL_ENV="$FLASKSTACK_NEWEST_VENV")
+    strategy_plugins=$(mitogen_strategy_plugins "$FLASKSTACK_NEWEST_VENV/bin/python")
+  fi
   local mitogen=()
   if [ "${FLASKSTACK_MITOGEN:-0}" = 1 ] || [[ " $MITOGEN_SCENARIOS " == *" $1 "* ]]; then
-    mitogen=(ANSIBLE_STRATEGY_PLUGINS="$MITOGEN_STRATEGY_PLUGINS" ANSIBLE_STRATEGY=mitogen_linear
+    mitogen=(ANSIBLE_STRATEGY_PLUGINS="$strategy_plugins" ANSIBLE_STRATEGY=mitogen_linear
       FLASKSTACK_ANSIBLE_CONNECTION=docker)
     echo "== with Mitogen"
   fi
-  echo "== molecule test -s $name ($distro)"
+  echo "== molecule test -s $name ($distro), $(env "${newest[@]}" ansible --version | sed -n 1p)"
   local start=$SECONDS
   # A hung test fails its scenario after FLASKSTACK_SCENARIO_TIMEOUT seconds (default 3600)
   # instead of using up the whole run.
   # Explicit status: set -e does not apply inside a function called from an `if`.
-  if ! env "${mitogen[@]}" FLASKSTACK_DISTRO="$distro" flock ".cache/locks/$name.lock" \
+  if ! env "${newest[@]}" "${mitogen[@]}" FLASKSTACK_DISTRO="$distro" flock ".cache/locks/$name.lock" \
     timeout --kill-after=30 "${FLASKSTACK_SCENARIO_TIMEOUT:-3600}" molecule test -s "$name"; then
     echo "== $name ($distro) FAILED after $((SECONDS - start)) s"
     return 1

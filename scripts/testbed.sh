@@ -2,7 +2,9 @@
 # Prepare this machine to run the collection's demo and tests, idempotently:
 #   - Debian packages the test bed needs (Docker engine, debootstrap, git, rsync);
 #   - a running Docker engine (an engine that already answers is used as it is);
-#   - .venv with the pinned Python tools from requirements-dev.txt;
+#   - .venv with the pinned Python tools from requirements-dev.txt (the lowest ansible-core
+#     the collection declares), and on request (testbed_newest_venv) .venv-newest with those
+#     of requirements-newest.txt (the newest), made with Python 3.12 or later;
 #   - systemd-capable Debian base images built locally (debootstrap + docker import);
 #   - host-side download caches for the test containers (pip's shared, apt's per scenario);
 #   - the collection made importable as flaskstack.deploy from this checkout.
@@ -12,11 +14,12 @@ set -euo pipefail
 
 FLASKSTACK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FLASKSTACK_VENV=${FLASKSTACK_VENV:-$FLASKSTACK_ROOT/.venv}
+FLASKSTACK_NEWEST_VENV=${FLASKSTACK_NEWEST_VENV:-$FLASKSTACK_ROOT/.venv-newest}
 FLASKSTACK_DISTROS=${FLASKSTACK_DISTROS:-bookworm trixie}
 FLASKSTACK_IMAGE_REPO=${FLASKSTACK_IMAGE_REPO:-flaskstack/debian-systemd}
 FLASKSTACK_TESTBED_CACHE=${FLASKSTACK_TESTBED_CACHE:-/var/tmp/flaskstack-testbed}
 FLASKSTACK_MIRROR=${FLASKSTACK_MIRROR:-http://deb.debian.org/debian}
-export FLASKSTACK_ROOT FLASKSTACK_VENV FLASKSTACK_IMAGE_REPO FLASKSTACK_TESTBED_CACHE
+export FLASKSTACK_ROOT FLASKSTACK_VENV FLASKSTACK_NEWEST_VENV FLASKSTACK_IMAGE_REPO FLASKSTACK_TESTBED_CACHE
 
 log() { printf '[testbed] %s\n' "$*" >&2; }
 
@@ -59,18 +62,55 @@ testbed_docker() {
   return 1
 }
 
-testbed_venv() {
-  local stamp="$FLASKSTACK_VENV/.requirements-dev.sha256"
-  local want
-  want=$(sha256sum "$FLASKSTACK_ROOT/requirements-dev.txt" | cut -d' ' -f1)
-  if [ -x "$FLASKSTACK_VENV/bin/molecule" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+# venv_install VENV REQUIREMENTS PYTHON: VENV with the pins of REQUIREMENTS, made with PYTHON;
+# kept while REQUIREMENTS is unchanged.
+venv_install() {
+  local venv=$1 requirements=$2 python=$3
+  local stamp="$venv/.$(basename "$requirements" .txt).sha256" want
+  want=$(sha256sum "$requirements" | cut -d' ' -f1)
+  if [ -x "$venv/bin/molecule" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     return 0
   fi
-  log "installing the pinned Python tools into $FLASKSTACK_VENV"
-  python3 -m venv "$FLASKSTACK_VENV"
-  "$FLASKSTACK_VENV/bin/pip" install -q --upgrade pip >/dev/null
-  "$FLASKSTACK_VENV/bin/pip" install -q -r "$FLASKSTACK_ROOT/requirements-dev.txt" 2>&1 | { grep -v "^WARNING: Location" || true; }
+  log "installing the pinned Python tools of $(basename "$requirements") into $venv"
+  local start=$SECONDS
+  "$python" -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip >/dev/null
+  "$venv/bin/pip" install -q -r "$requirements" 2>&1 | { grep -v "^WARNING: Location" || true; }
   echo "$want" >"$stamp"
+  log "installed in $((SECONDS - start)) s"
+}
+
+testbed_venv() {
+  venv_install "$FLASKSTACK_VENV" "$FLASKSTACK_ROOT/requirements-dev.txt" python3
+}
+
+# A Python for the newest ansible-core's controller (3.12 or later): FLASKSTACK_NEWEST_PYTHON,
+# else the oldest such python3.1x on PATH (Debian 13 has python3.13), else one of pyenv's.
+testbed_newest_python() {
+  local candidate
+  for candidate in ${FLASKSTACK_NEWEST_PYTHON:-} python3.12 python3.13 python3.14 \
+    $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -V); do
+    if command -v "$candidate" >/dev/null 2>&1 \
+      && "$candidate" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+      command -v "$candidate"
+      return 0
+    fi
+  done
+  log "the newest ansible-core (requirements-newest.txt) needs Python 3.12 or later on the controller;"
+  log "none found: install one (e.g. Debian 13's python3.13, or pyenv) or set FLASKSTACK_NEWEST_PYTHON"
+  return 1
+}
+
+# .venv-newest with requirements-newest.txt, for the linters' stage and the galaxy scenario;
+# made when first asked for (they may ask at the same time: one makes it, the other waits).
+testbed_newest_venv() {
+  local python
+  python=$(testbed_newest_python) || return 1
+  mkdir -p "$FLASKSTACK_ROOT/.cache/locks"
+  (
+    flock 9
+    venv_install "$FLASKSTACK_NEWEST_VENV" "$FLASKSTACK_ROOT/requirements-newest.txt" "$python"
+  ) 9>"$FLASKSTACK_ROOT/.cache/locks/venv-newest.lock"
 }
 
 # The image recipe; its hash is stored as a label so a changed recipe rebuilds the image.

@@ -2,27 +2,40 @@
 # ansible-test on what the collection ships: the tarball of `ansible-galaxy collection build`
 # (galaxy.yml's build_ignore leaves out the test bed, the sample app and the demo), unpacked
 # in the layout ansible-test requires, <tmp>/ansible_collections/flaskstack/deploy:
-#   - sanity tests for Python 3.11 (ignores: tests/sanity/ignore-<ansible-core>.txt);
+#   - sanity tests for one Python, 3.11 by default (ignores: tests/sanity/ignore-<ansible-core>.txt);
 #   - the unit tests under tests/unit.
 # No container images (--local): ansible-test runs in a virtualenv of its own,
-# .cache/ansible-test-venv, with the ansible-core of requirements-dev.txt and the tools each
-# test pins (--requirements; the first run downloads them, about 10 minutes), so they
-# cannot upset the development virtualenv's pins.
+# .cache/ansible-test-venv (.cache/ansible-test-venv-newest for requirements-newest.txt), with
+# the ansible-core of the requirements file and the tools each test pins (--requirements; the
+# first run downloads them, about 10 minutes), so they cannot upset the tools' virtualenvs.
 #   tests/sanity.sh                 sanity and units
 #   tests/sanity.sh --sanity-only   sanity only
+# FLASKSTACK_SANITY_REQUIREMENTS: the requirements file whose ansible-core to use (default
+# requirements-dev.txt); FLASKSTACK_SANITY_PYTHON: the Python to run ansible-test with and
+# test for, a version whose python3.X is on PATH or an interpreter's path (default 3.11).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PYTHON=${FLASKSTACK_SANITY_PYTHON:-3.11}
+interpreter=${FLASKSTACK_SANITY_PYTHON:-3.11}
+case "$interpreter" in
+  */*) ;;
+  *) interpreter=$(command -v "python$interpreter") ;;
+esac
+PYTHON=$("$interpreter" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+REQUIREMENTS=${FLASKSTACK_SANITY_REQUIREMENTS:-requirements-dev.txt}
 
 venv=$ROOT/.cache/ansible-test-venv
-core=$(grep -E '^ansible-core==' "$ROOT/requirements-dev.txt")
-if [ "$(cat "$venv/.ansible-core" 2>/dev/null)" != "$core" ]; then
-  echo "== making $venv ($core)"
+case "$REQUIREMENTS" in
+  *requirements-dev.txt) ;;
+  *) venv=$venv-$(basename "$REQUIREMENTS" .txt | sed 's/^requirements-//') ;;
+esac
+core=$(grep -E '^ansible-core==' "$ROOT/$REQUIREMENTS")
+if [ "$(cat "$venv/.ansible-core" 2>/dev/null)" != "$core python$PYTHON" ]; then
+  echo "== making $venv ($core, Python $PYTHON)"
   rm -rf "$venv"
-  python3 -m venv "$venv"
+  "$interpreter" -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip 2>&1 | { grep -v "^WARNING: Location" || true; }
   "$venv/bin/pip" install -q "$core" 2>&1 | { grep -v "^WARNING: Location" || true; }
-  echo "$core" >"$venv/.ansible-core"
+  echo "$core python$PYTHON" >"$venv/.ansible-core"
 fi
 
 # ansible-test bootstraps pip in each test's virtualenv with a get-pip script from
