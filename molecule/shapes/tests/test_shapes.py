@@ -103,15 +103,41 @@ def test_the_re_run_left_the_virtualenv_untouched(host):
     assert host.check_output("find %s/ -mindepth 1 -newer %s/.flaskstack-build | head -5", venv, venv) == ""
 
 
+def service(host, prop):
+    return host.check_output("systemctl show -P %s flaskapp.service", prop)
+
+
 def test_update_to_2_0_under_load_loses_no_request(host):
+    """The update hands over to a new gunicorn master: the service never stops (no request
+    waits for the 6 s import), and the new master runs the new release through current."""
+    master, active_since = service(host, "MainPID"), service(host, "ActiveEnterTimestampMonotonic")
     with Load(container_ip(), NAME, marker=FOOTER, max_seconds=1800) as load:
         run = playbook("update.yml", "-e", "app_version=shape-modern-2")
     line = load.report("update.yml shape-modern -> shape-modern-2 (gevent, 6 s import)")
     print("\nFIGURE " + line)
     assert run.returncode == 0, run.output[-3000:]
+    new_master = service(host, "MainPID")
+    assert new_master not in ("0", master)
+    assert service(host, "ActiveEnterTimestampMonotonic") == active_since
+    assert service(host, "ActiveState") == "active"
+    assert host.check_output("tr '\\0' ' ' < /proc/%s/cmdline", new_master).startswith(ROOT + "/current/venv/bin/python ")
+    # The old master stops once its workers have finished (gunicorn_graceful_timeout, 30 s).
+    assert host.run("timeout 40 sh -c 'while kill -0 %s; do sleep 1; done'", master).succeeded
     assert load.failed == 0, line
     assert load.total >= 100, line
     assert load.pages[0] is False and load.pages[-1] is True
     assert FOOTER in curl(host)
     assert revision(host) == V2_REVISION
     assert "from-a-src-package" in curl(host)
+
+
+def test_systemd_restarts_the_master_it_was_handed(host):
+    """After the hand-over the master is not systemd's child (it was the old master's): a
+    master killed with SIGKILL must still be noticed and replaced."""
+    master, restarts = service(host, "MainPID"), int(service(host, "NRestarts"))
+    host.check_output("kill -9 %s", master)
+    assert host.run(
+        "timeout 60 sh -c 'until [ \"$(systemctl show -P ActiveState flaskapp.service)\" = active ]"
+        " && [ \"$(systemctl show -P MainPID flaskapp.service)\" != %s ]; do sleep 1; done'", master).succeeded
+    assert int(service(host, "NRestarts")) == restarts + 1
+    assert FOOTER in curl(host)
