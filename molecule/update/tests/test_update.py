@@ -2,9 +2,9 @@
 
 The tests run in file order: v1.0 is live after converge; the classic stop-migrate-start
 recipe first shows the load detects failed requests; then v2.0 goes live, three broken
-releases are refused, the deploy lock holds, rollback.yml brings v1.0's code back, site.yml
-keeps it and reverts a release that fails once live, and the maintenance switch serves its
-page during an update.
+releases are refused, so is an update_serial set in the inventory, the deploy lock holds,
+rollback.yml brings v1.0's code back, site.yml keeps it and reverts a release that fails once
+live, and the maintenance switch serves its page during an update.
 """
 import json
 import os
@@ -141,6 +141,23 @@ def test_a_broken_release_fails_clearly_and_v2_keeps_serving(host, version, step
     assert revision(host) == V2_REVISION
     assert host.check_output("ls %s/releases", ROOT).split() == releases_before
     assert history(host)[-1]["result"] == "failed at: " + step
+    assert not host.file(ROOT + "/.deploy-lock").exists
+
+
+def test_update_serial_from_the_inventory_is_refused(host, tmp_path):
+    """A play's serial cannot read inventory variables: update.yml refuses an update_serial
+    set there (and not given with -e) in its first play, before anything changes."""
+    before = live_release(host)
+    history_before = history(host)
+    extra_inventory = tmp_path / "update-serial.yml"
+    extra_inventory.write_text("webservers:\n  vars:\n    update_serial: 50%\n")
+    run = playbook("update.yml", "-i", str(extra_inventory), "-e", "app_version=v1.0")
+    assert run.returncode != 0
+    assert "update_serial is 50% in the inventory" in run.output, run.output[-3000:]
+    assert "-e update_serial=50%" in run.output, run.output[-3000:]
+    assert "changed=0 " in run.output, run.output[-3000:]
+    assert live_release(host) == before
+    assert history(host) == history_before
     assert not host.file(ROOT + "/.deploy-lock").exists
 
 
