@@ -68,6 +68,11 @@ def test_sshd_runs_with_the_locked_down_effective_config(host):
     assert effective["x11forwarding"] == "no"
     assert effective["maxauthtries"] == "3"
     assert effective["port"] == "22"
+    assert effective["clientaliveinterval"] == "300"
+    assert effective["clientalivecountmax"] == "2"
+    assert effective["tcpkeepalive"] == "no"
+    assert effective["compression"] == "no"
+    assert effective["loglevel"] == "VERBOSE"
 
 
 def test_sshd_dropin_is_root_owned(host):
