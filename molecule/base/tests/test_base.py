@@ -187,6 +187,38 @@ def test_firewall_blocks_a_port_that_is_not_listed(listeners):
     assert not reachable(8080)
 
 
+# --- logins, core dumps, kernel modules -------------------------------------------------
+
+
+def test_login_defs_banner_and_pam_modules(host):
+    login_defs = dict(
+        line.split(None, 1) for line in host.file("/etc/login.defs").content_string.splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    assert login_defs["UMASK"].strip() == "027"
+    assert login_defs["PASS_MIN_DAYS"].strip() == "1"
+    assert login_defs["SHA_CRYPT_MIN_ROUNDS"].strip() == "65536"
+    assert login_defs["PASS_MAX_DAYS"].strip() == "99999"
+    for banner in ("/etc/issue", "/etc/issue.net"):
+        assert host.file(banner).contains("Authorized access only")
+    assert host.file("/etc/pam.d/common-password").contains("pam_pwquality.so")
+    assert host.file("/etc/pam.d/common-session").contains("pam_tmpdir.so")
+
+
+def test_core_dumps_are_off(host):
+    limits = host.file("/etc/security/limits.d/flaskstack-core-dumps.conf").content_string
+    assert re.search(r"^\*\s+hard\s+core\s+0$", limits, re.M), limits
+    assert host.file("/etc/systemd/coredump.conf.d/flaskstack.conf").contains("^Storage=none$")
+    # A login shell of the deploy user gets a hard limit of 0 (pam_limits and profile.d).
+    assert host.check_output("su - deploy -c 'ulimit -Hc'") == "0"
+
+
+def test_listed_kernel_modules_are_kept_from_loading(host):
+    modprobe = host.file("/etc/modprobe.d/flaskstack-disabled-modules.conf").content_string
+    for module in ("usb-storage", "firewire-core", "dccp", "sctp", "rds", "tipc"):
+        assert "install %s /bin/true\nblacklist %s\n" % (module, module) in modprobe
+
+
 # --- automatic upgrades ----------------------------------------------------------------
 
 
