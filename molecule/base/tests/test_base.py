@@ -313,8 +313,10 @@ def test_lynis_hardening_index_rises_over_a_bare_server(host):
         subprocess.run(["docker", "rm", "-f", bare], capture_output=True, check=False)
     after = lynis_index(hardened)
     print("\nFIGURE Lynis hardening index: bare %d, with the base role %d" % (before, after))
-    # Measured 59 -> 66 on Debian 12: the role must keep most of that gain.
+    # Measured 59 -> 78 on Debian 12 (roles/base/README.md lists what Lynis still suggests
+    # and why): the role must raise the index and reach 75.
     assert after >= before + 5, (before, after)
+    assert after >= 75, (before, after)
 
 
 # --- fail2ban (last: it bans the controller for a moment) ------------------------------
