@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -29,8 +30,9 @@ NAME = "guestbook.test"
 LB_CERT = "/etc/haproxy/tls/%s.pem" % NAME
 CLIENT_CERT = "/tmp/balancer.pem"
 ADMIN_SOCKET = "/run/haproxy/admin.sock"
-# The balancer's trust anchors, and the certificate each web host's nginx serves.
-BACKEND_CA = "/etc/haproxy/backends-ca.pem"
+# The balancer's trust anchors (one file per web host), and the certificate each web host's
+# nginx serves.
+BACKEND_CERTS = "/etc/haproxy/backends"
 WEB_CERT = "/etc/nginx/tls/%s.crt" % NAME
 GUNICORN_LOG = "/var/log/flaskapp/gunicorn-access.log"
 NGINX_LOG = "/var/log/nginx/access.log"
@@ -128,12 +130,16 @@ def test_balancer_checks_both_web_hosts_and_finds_them_up(host, webs):
 
 def test_balancer_checks_the_web_hosts_own_certificates(host, webs):
     config = host.file("/etc/haproxy/haproxy.cfg").content_string
-    assert "ssl verify required ca-file %s verifyhost %s " % (BACKEND_CA, NAME) in config
+    assert " ssl verify required verifyhost %s " % NAME in config
     assert "verify none" not in config
-    # The trust anchors are the certificates the web hosts' nginx serves, read from them.
-    trusted = host.file(BACKEND_CA).content_string
+    # Each web host's trust anchor is its own certificate, the one its nginx serves, read
+    # from it.
     for web in webs:
-        assert web.file(WEB_CERT).content_string.strip() in trusted
+        name = web.backend.get_hostname()
+        trusted = "%s/%s.pem" % (BACKEND_CERTS, name)
+        assert re.search(r"\n    server %s \S+:443 ca-file %s\n" % (re.escape(name), re.escape(trusted)),
+                         config), config
+        assert host.file(trusted).content_string.strip() == web.file(WEB_CERT).content_string.strip()
     # Every health check passed over a verified connection: a failed verification fails the
     # TLS handshake, and the check with it (L6), before any HTTP status (L7OK).
     rows = servers_stat(host)
