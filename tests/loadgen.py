@@ -2,7 +2,7 @@
 
     with Load("172.17.0.5", host="guestbook.test") as load:
         ...                      # deploy something
-    print(load.report("update"))  # requests, failed, statuses, p50/p99 latency
+    print(load.report("update"))  # requests, failed, statuses, p50/p99/max latency
 
 Each thread sends one request at a time on a new connection and paces itself so that all
 threads together send about `rate` requests per second. Anything but the expected status
@@ -90,6 +90,7 @@ class Load:
         return latencies[min(len(latencies) - 1, int(len(latencies) * fraction))]
 
     def report(self, what):
-        return "%s: %d requests, %d failed %s, p50 %.0f ms, p99 %.0f ms" % (
+        return "%s: %d requests, %d failed %s, p50 %.0f ms, p99 %.0f ms, max %.0f ms" % (
             what, self.total, self.failed, json.dumps(self.statuses, sort_keys=True),
-            self.percentile(0.50) * 1000, self.percentile(0.99) * 1000)
+            self.percentile(0.50) * 1000, self.percentile(0.99) * 1000,
+            max(self.latencies, default=0.0) * 1000)

@@ -1,9 +1,11 @@
 """The roles and playbooks use no module option that its collection marks for removal.
 
-A module announces an option's removal in its argument spec (``removed_in_version``); Ansible
-only warns at run time, on the hosts that reach the task. This test reads the argument specs of
-the installed collections' modules (without importing them) and fails on any task that sets such
-an option, so a deprecation is fixed before the collection's next major version removes it.
+A module announces an option's removal in its argument spec (``removed_in_version``), or the
+removal of one of an option's names (``deprecated_aliases``, e.g. ``database`` of
+community.postgresql's modules, now ``login_db``); Ansible only warns at run time, on the hosts
+that reach the task. This test reads the argument specs of the installed collections' modules
+(without importing them) and fails on any task that sets such an option or alias, so a
+deprecation is fixed before the collection's next major version removes it.
 """
 import ast
 import glob
@@ -43,12 +45,20 @@ def _dict_keys(node):
 
 
 def removed_options(source):
-    """Names of the options whose spec carries removed_in_version, in a module's source."""
+    """Names of the options whose spec carries removed_in_version, and the aliases listed in a
+    spec's deprecated_aliases, in a module's source."""
     removed = set()
     for node in ast.walk(ast.parse(source)):
         for name, value in _dict_keys(node):
-            if "removed_in_version" in dict(_dict_keys(value)):
+            spec = dict(_dict_keys(value))
+            if "removed_in_version" in spec:
                 removed.add(name)
+            aliases = spec.get("deprecated_aliases")
+            if isinstance(aliases, (ast.List, ast.Tuple)):
+                for alias in aliases.elts:
+                    alias_name = dict(_dict_keys(alias)).get("name")
+                    if isinstance(alias_name, ast.Constant) and isinstance(alias_name.value, str):
+                        removed.add(alias_name.value)
     return removed
 
 
@@ -90,8 +100,11 @@ def test_the_parser_finds_removed_options():
         "spec = dict(keep=dict(type='bool', removed_in_version='5.0.0'), other=dict(type='str'))\n"
         "spec2 = {'old': {'type': 'str', 'removed_in_version': '2.0.0'}}\n"
         "spec.update(gone=dict(type='str', removed_in_version='3.0.0'))\n"
+        "spec.update(login_db=dict(type='str', aliases=['db', 'database', 'name'], deprecated_aliases=[\n"
+        "    {'name': 'db', 'version': '5.0.0', 'collection_name': 'c.n'},\n"
+        "    dict(name='database', version='5.0.0', collection_name='c.n')]))\n"
     )
-    assert removed_options(source) == {"keep", "old", "gone"}
+    assert removed_options(source) == {"keep", "old", "gone", "db", "database"}
 
 
 def test_no_task_sets_an_option_marked_for_removal():

@@ -2,13 +2,12 @@
 
 The tests run in file order: v1.0 is live after converge; the classic stop-migrate-start
 recipe first shows the load detects failed requests; then v2.0 goes live, three broken
-releases are refused, the deploy lock holds, rollback.yml brings v1.0's code back, site.yml
-keeps it and reverts a release that fails once live, and the maintenance switch serves its
-page during an update.
+releases are refused, so is an update_serial set in the inventory, the deploy lock holds,
+rollback.yml brings v1.0's code back, site.yml keeps it and reverts a release that fails once
+live, and the maintenance switch serves its page during an update.
 """
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -21,19 +20,15 @@ V2_REVISION = "5b1e2c3d4f60"
 FOOTER = '<footer class="version">Guestbook 2.0</footer>'
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-CONTAINER = "flaskstack-update-%s" % os.environ.get("FLASKSTACK_DISTRO", "bookworm")
 sys.path.insert(0, os.path.join(PROJECT, "tests"))
 from loadgen import Load  # noqa: E402
+from molecule_helpers import DISTRO, container_ip, https, playbook  # noqa: E402
 
-
-def container_ip():
-    return subprocess.run(
-        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", CONTAINER],
-        check=True, capture_output=True, text=True).stdout.strip()
+CONTAINER = "flaskstack-update-%s" % DISTRO
 
 
 def steady_load():
-    return Load(container_ip(), NAME, marker=FOOTER, max_seconds=3600)
+    return Load(container_ip(CONTAINER), NAME, marker=FOOTER, max_seconds=3600)
 
 
 def figure(line):
@@ -41,19 +36,6 @@ def figure(line):
     with open(os.path.join(EPHEMERAL, "figures.txt"), "a") as figures:
         figures.write(line + "\n")
     return line
-
-
-def playbook(name, *extra):
-    env = dict(os.environ)
-    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(PROJECT, ".cache", "collections")
-    cfg = os.path.join(EPHEMERAL, "ansible.cfg")
-    if os.path.exists(cfg):
-        env["ANSIBLE_CONFIG"] = cfg
-    cmd = ["ansible-playbook", "-i", os.path.join(EPHEMERAL, "inventory"),
-           os.path.join(PROJECT, "playbooks", name)] + list(extra)
-    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    run.output = run.stdout + run.stderr
-    return run
 
 
 def revision(host):
@@ -70,8 +52,7 @@ def history(host):
 
 
 def page(host):
-    return host.check_output(
-        "curl -sS --resolve %s:443:127.0.0.1 --cacert /etc/nginx/tls/%s.crt https://%s/", NAME, NAME, NAME)
+    return https(host, NAME)
 
 
 def test_v1_is_live(host):
@@ -141,6 +122,23 @@ def test_a_broken_release_fails_clearly_and_v2_keeps_serving(host, version, step
     assert revision(host) == V2_REVISION
     assert host.check_output("ls %s/releases", ROOT).split() == releases_before
     assert history(host)[-1]["result"] == "failed at: " + step
+    assert not host.file(ROOT + "/.deploy-lock").exists
+
+
+def test_update_serial_from_the_inventory_is_refused(host, tmp_path):
+    """A play's serial cannot read inventory variables: update.yml refuses an update_serial
+    set there (and not given with -e) in its first play, before anything changes."""
+    before = live_release(host)
+    history_before = history(host)
+    extra_inventory = tmp_path / "update-serial.yml"
+    extra_inventory.write_text("webservers:\n  vars:\n    update_serial: 50%\n")
+    run = playbook("update.yml", "-i", str(extra_inventory), "-e", "app_version=v1.0")
+    assert run.returncode != 0
+    assert "update_serial is 50% in the inventory" in run.output, run.output[-3000:]
+    assert "-e update_serial=50%" in run.output, run.output[-3000:]
+    assert "changed=0 " in run.output, run.output[-3000:]
+    assert live_release(host) == before
+    assert history(host) == history_before
     assert not host.file(ROOT + "/.deploy-lock").exists
 
 
