@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run the collection's tests: the linters' stage (yamllint, ansible-lint, the plugins' unit
-# tests, the changelog fragments, the Galaxy tarball and its documentation, ansible-test
-# sanity and units) and, beside it, the Molecule scenarios. The lowest ansible-core the
-# collection declares (requirements-dev.txt) runs all of it; the newest
+# tests, the changelog fragments, the roles' README variable tables, the Galaxy tarball and its
+# documentation, ansible-test sanity and units) and, beside it, the Molecule scenarios. The
+# lowest ansible-core the collection declares (requirements-dev.txt) runs all of it; the newest
 # (requirements-newest.txt) runs ansible-lint, ansible-test sanity and the galaxy scenario.
 #   scripts/test.sh                 everything (what CI runs)
 #   scripts/test.sh nginx           one Molecule scenario, output on the terminal (no linters)
@@ -17,9 +17,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Scenarios of the full run: one per role on Debian 12, the whole stack on Debian 13
 # (default@trixie) and, from the built Galaxy tarball, on Debian 12 (galaxy), updates, real-app
-# shapes (shapes), and the fleet (multihost). Longest first, so the parallel run ends with short ones. The whole
-# stack's own scenario on Debian 12 (default) runs on demand: scripts/test.sh default.
-ALL_SCENARIOS=${FLASKSTACK_SCENARIOS:-"multihost update app shapes default@trixie mysql galaxy supervisor base gunicorn nginx letsencrypt postgresql logging loadbalancer common"}
+# shapes (shapes, legacy), and the fleet (multihost). Longest first, so the parallel run ends
+# with short ones. The whole stack's own scenario on Debian 12 (default) runs on demand:
+# scripts/test.sh default.
+ALL_SCENARIOS=${FLASKSTACK_SCENARIOS:-"multihost update app shapes legacy default@trixie mysql galaxy supervisor base gunicorn nginx letsencrypt postgresql logging loadbalancer common"}
 JOBS=${FLASKSTACK_JOBS:-2}
 LOG_DIR=.cache/test-logs
 
@@ -72,6 +73,8 @@ lint() {
   python scripts/collection_deps.py
   echo "== changelog fragments (antsibull-changelog lint)"
   scripts/changelog.sh --lint
+  echo "== role READMEs' variable tables are what meta/argument_specs.yml makes (aar-doc)"
+  scripts/role-docs.sh --lint
   echo "== Galaxy tarball: build, install, ansible-doc, execution environment"
   tests/galaxy/test-build.sh
   echo "== ansible-test sanity and units, $(grep '^ansible-core==' requirements-dev.txt)"

@@ -17,8 +17,12 @@
 #   shape-modern      v1.0 as a modern package: src/ layout, pyproject.toml only (pip install .),
 #                     the factory create_app('production'), SERVER_NAME required, an import
 #                     that takes 6 s; shape-modern-2 is the same on v2.0
+#   shape-legacy      v1.0 with the writable-dirs and pins-overridden overlays together: an
+#                     older app's layout (requirements/prod.txt with old pins, logs/app.log
+#                     written next to its code, uploads/ shipped); shape-legacy-2 is the same on
+#                     v2.0
 # An overlay may come with tests/sample-releases/<name>.sh, run in the work tree first (to
-# move or remove files).
+# move or remove files, or to lay other overlays on), or consist of that script alone.
 set -euo pipefail
 dest=${1:?usage: sample-repo.sh DEST.git}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,7 +52,9 @@ release() {
   if [ -f "$root/tests/sample-releases/$name.sh" ]; then
     (cd "$work" && bash -euo pipefail "$root/tests/sample-releases/$name.sh")
   fi
-  cp -r "$root/tests/sample-releases/$name/." "$work/"
+  if [ -d "$root/tests/sample-releases/$name" ]; then
+    cp -r "$root/tests/sample-releases/$name/." "$work/"
+  fi
   git -C "$work" add -A
   git -C "$work" -c commit.gpgsign=false commit -q -m "$message"
   case $ref in
@@ -65,6 +71,8 @@ release writable-dirs v1.0 2026-04-01T12:00:00Z "Log to logs/app.log, ship uploa
 release pins-overridden v1.0 2026-03-04T12:00:00Z "Production requirements with old pins"
 release shape-modern v1.0 2026-05-01T12:00:00Z "A src/ package with pyproject.toml, slow to import"
 release shape-modern v2.0 2026-05-02T12:00:00Z "2.0 as a src/ package with pyproject.toml" shape-modern-2
+release shape-legacy v1.0 2026-06-01T12:00:00Z "An older layout: requirements/prod.txt, logs/ and uploads/ in the tree"
+release shape-legacy v2.0 2026-06-02T12:00:00Z "2.0 in the older layout" shape-legacy-2
 git -C "$work" checkout -q main
 
 rm -rf "$dest"

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -29,6 +30,10 @@ NAME = "guestbook.test"
 LB_CERT = "/etc/haproxy/tls/%s.pem" % NAME
 CLIENT_CERT = "/tmp/balancer.pem"
 ADMIN_SOCKET = "/run/haproxy/admin.sock"
+# The balancer's trust anchors (one file per web host), and the certificate each web host's
+# nginx serves.
+BACKEND_CERTS = "/etc/haproxy/backends"
+WEB_CERT = "/etc/nginx/tls/%s.crt" % NAME
 GUNICORN_LOG = "/var/log/flaskapp/gunicorn-access.log"
 NGINX_LOG = "/var/log/nginx/access.log"
 DB_PORT = 5432
@@ -87,14 +92,19 @@ def tcp_open(source, target_address, port):
         "timeout 4 bash -c '</dev/tcp/%s/%d'" % (target_address, port)).rc == 0
 
 
-def servers_state(lb):
-    """HAProxy's view of the web hosts, from its runtime API: {server name: status}."""
+def servers_stat(lb):
+    """HAProxy's view of the web hosts, from its runtime API: {server name: show stat row}."""
     out = lb.check_output(
         "python3 -c \"import socket; s = socket.socket(socket.AF_UNIX); s.connect('%s'); "
         "s.sendall(b'show stat\\n'); print(s.makefile().read())\"" % ADMIN_SOCKET)
     rows = csv.DictReader(io.StringIO(out.lstrip("# ")))
-    return {row["svname"]: row["status"] for row in rows
+    return {row["svname"]: row for row in rows
             if row["svname"] not in ("FRONTEND", "BACKEND") and row["pxname"] == BACKEND}
+
+
+def servers_state(lb):
+    """{server name: status}, e.g. UP or DOWN."""
+    return {name: row["status"] for name, row in servers_stat(lb).items()}
 
 
 def wait_for(check, timeout=30.0):
@@ -116,6 +126,54 @@ def test_balancer_checks_both_web_hosts_and_finds_them_up(host, webs):
     states = servers_state(host)
     assert sorted(states) == sorted(web.backend.get_hostname() for web in webs)
     assert set(states.values()) == {"UP"}
+
+
+def test_balancer_checks_the_web_hosts_own_certificates(host, webs):
+    config = host.file("/etc/haproxy/haproxy.cfg").content_string
+    assert " ssl verify required verifyhost %s " % NAME in config
+    assert "verify none" not in config
+    # Each web host's trust anchor is its own certificate, the one its nginx serves, read
+    # from it.
+    for web in webs:
+        name = web.backend.get_hostname()
+        trusted = "%s/%s.pem" % (BACKEND_CERTS, name)
+        assert re.search(r"\n    server %s \S+:443 ca-file %s\n" % (re.escape(name), re.escape(trusted)),
+                         config), config
+        assert host.file(trusted).content_string.strip() == web.file(WEB_CERT).content_string.strip()
+    # Every health check passed over a verified connection: a failed verification fails the
+    # TLS handshake, and the check with it (L6), before any HTTP status (L7OK).
+    rows = servers_stat(host)
+    assert sorted(rows) == sorted(web.backend.get_hostname() for web in webs)
+    assert {row["status"] for row in rows.values()} == {"UP"}, rows
+    assert {row["check_status"] for row in rows.values()} == {"L7OK"}, rows
+
+
+def test_a_web_host_with_another_certificate_is_taken_out(host, webs):
+    """A host that answers for a web host with a certificate of its own (same name, another
+    key: an impostor) fails the balancer's check; the real certificate brings it back."""
+    web = webs[1]
+    name = web.backend.get_hostname()
+    key = WEB_CERT[:-len(".crt")] + ".key"
+    web.run_expect([0], "cp -p %s /root/real.crt && cp -p %s /root/real.key", WEB_CERT, key)
+    try:
+        web.run_expect(
+            [0], "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+                 "-days 1 -subj /CN=%s -addext subjectAltName=DNS:%s -keyout %s -out %s "
+                 "&& systemctl restart nginx", NAME, NAME, key, WEB_CERT)
+        # Down for its certificate: the TLS handshake fails (L6), not the connection (L4,
+        # which the moment of nginx's restart may cost one check).
+        assert wait_for(lambda: servers_stat(host)[name]["status"] == "DOWN"
+                        and servers_stat(host)[name]["check_status"].startswith("L6")), \
+            servers_stat(host)[name]
+        # Its nginx still answers: the balancer refused its certificate, not a dead host.
+        assert web.check_output(
+            "curl -sk -o /dev/null -w '%%{http_code}' --resolve %s:443:127.0.0.1 https://%s/healthz",
+            NAME, NAME) == "200"
+        assert servers_state(host)[webs[0].backend.get_hostname()] == "UP"
+    finally:
+        web.run_expect([0], "cp -p /root/real.crt %s && cp -p /root/real.key %s "
+                            "&& systemctl restart nginx", WEB_CERT, key)
+    assert wait_for(lambda: servers_state(host)[name] == "UP"), servers_stat(host)[name]
 
 
 def test_http_redirects_permanently_to_https(client, lb):

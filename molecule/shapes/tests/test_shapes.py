@@ -4,53 +4,24 @@ shape-modern is a src/ package with only a pyproject.toml: it is importable only
 installed (app_install_project), its entry point is the factory create_app('production'), it
 refuses to start without SERVER_NAME, and importing it takes 6 s. gevent workers serve it.
 The tests run in file order: the v1.0 shape is live after converge and idempotence; the last
-test updates it to its 2.0 under steady HTTPS load.
+two update it to its 2.0 under steady HTTPS load and kill the master that took over.
 """
 import json
 import os
-import subprocess
 import sys
 
 NAME = "shapes.test"
-ROOT = "/srv/flaskapp"
-V1_REVISION = "0fa6799e3123"
-V2_REVISION = "5b1e2c3d4f60"
-FOOTER = '<footer class="version">Guestbook 2.0</footer>'
-PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
-EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-CONTAINER = "flaskstack-shapes-%s" % os.environ.get("FLASKSTACK_DISTRO", "bookworm")
-sys.path.insert(0, os.path.join(PROJECT, "tests"))
+sys.path.insert(0, os.path.join(os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd()), "tests"))
 from loadgen import Load  # noqa: E402
+from molecule_helpers import (  # noqa: E402
+    DISTRO, FOOTER, ROOT, V1_REVISION, V2_REVISION, container_ip, https, newer_than_the_build, playbook, revision, sign)
+from molecule_helpers import service as unit_property  # noqa: E402
 
-
-def container_ip():
-    return subprocess.run(
-        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", CONTAINER],
-        check=True, capture_output=True, text=True).stdout.strip()
-
-
-def playbook(name, *extra):
-    env = dict(os.environ)
-    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(PROJECT, ".cache", "collections")
-    cfg = os.path.join(EPHEMERAL, "ansible.cfg")
-    if os.path.exists(cfg):
-        env["ANSIBLE_CONFIG"] = cfg
-    cmd = ["ansible-playbook", "-i", os.path.join(EPHEMERAL, "inventory"),
-           os.path.join(PROJECT, "playbooks", name)] + list(extra)
-    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    run.output = run.stdout + run.stderr
-    return run
+CONTAINER = "flaskstack-shapes-%s" % DISTRO
 
 
 def curl(host, path="/", options=""):
-    """The page at PATH over HTTPS through nginx; OPTIONS is shell text, as written."""
-    return host.check_output(
-        "curl -sS --resolve {0}:443:127.0.0.1 --cacert /etc/nginx/tls/{0}.crt {1} https://{0}{2}".format(
-            NAME, options, path))
-
-
-def revision(host):
-    return host.check_output("runuser -u postgres -- psql -d flaskapp -Atc 'SELECT version_num FROM alembic_version'")
+    return https(host, NAME, path, options)
 
 
 def test_the_package_runs_from_its_installed_copy(host):
@@ -64,11 +35,7 @@ def test_the_package_runs_from_its_installed_copy(host):
 
 def test_pages_and_database(host):
     assert "Guestbook" in curl(host)
-    assert curl(host, "/", "-o /dev/null -w '%{http_code}' --data-urlencode message=from-a-src-package") == "302"
-    assert "from-a-src-package" in curl(host)
-    count = host.check_output(
-        "runuser -u postgres -- psql -d flaskapp -Atc \"SELECT count(*) FROM entries WHERE message = 'from-a-src-package'\"")
-    assert count == "1"
+    assert sign(host, NAME, "from-a-src-package") == ("302", True, 1)
     assert revision(host) == V1_REVISION
 
 
@@ -95,23 +62,19 @@ def test_gevent_workers_serve_it(host):
 
 
 def test_the_re_run_left_the_virtualenv_untouched(host):
-    """Molecule's idempotence step ran site.yml again (changed=0): nothing in the live
-    virtualenv is newer than the stamp written right after pip built it."""
-    venv = ROOT + "/current/venv"
-    assert host.file(venv + "/.flaskstack-build").exists
-    # The directory itself is left out: moving the stamp into it changed its mtime.
-    assert host.check_output("find %s/ -mindepth 1 -newer %s/.flaskstack-build | head -5", venv, venv) == ""
+    """Molecule's idempotence step ran site.yml again (changed=0)."""
+    assert newer_than_the_build(host) == ""
 
 
 def service(host, prop):
-    return host.check_output("systemctl show -P %s flaskapp.service", prop)
+    return unit_property(host, "flaskapp.service", prop)
 
 
 def test_update_to_2_0_under_load_loses_no_request(host):
     """The update hands over to a new gunicorn master: the service never stops (no request
     waits for the 6 s import), and the new master runs the new release through current."""
     master, active_since = service(host, "MainPID"), service(host, "ActiveEnterTimestampMonotonic")
-    with Load(container_ip(), NAME, marker=FOOTER, max_seconds=1800) as load:
+    with Load(container_ip(CONTAINER), NAME, marker=FOOTER, max_seconds=1800) as load:
         run = playbook("update.yml", "-e", "app_version=shape-modern-2")
     line = load.report("update.yml shape-modern -> shape-modern-2 (gevent, 6 s import)")
     print("\nFIGURE " + line)

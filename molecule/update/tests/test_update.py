@@ -8,7 +8,6 @@ live, and the maintenance switch serves its page during an update.
 """
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -21,19 +20,15 @@ V2_REVISION = "5b1e2c3d4f60"
 FOOTER = '<footer class="version">Guestbook 2.0</footer>'
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-CONTAINER = "flaskstack-update-%s" % os.environ.get("FLASKSTACK_DISTRO", "bookworm")
 sys.path.insert(0, os.path.join(PROJECT, "tests"))
 from loadgen import Load  # noqa: E402
+from molecule_helpers import DISTRO, container_ip, https, playbook  # noqa: E402
 
-
-def container_ip():
-    return subprocess.run(
-        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", CONTAINER],
-        check=True, capture_output=True, text=True).stdout.strip()
+CONTAINER = "flaskstack-update-%s" % DISTRO
 
 
 def steady_load():
-    return Load(container_ip(), NAME, marker=FOOTER, max_seconds=3600)
+    return Load(container_ip(CONTAINER), NAME, marker=FOOTER, max_seconds=3600)
 
 
 def figure(line):
@@ -41,19 +36,6 @@ def figure(line):
     with open(os.path.join(EPHEMERAL, "figures.txt"), "a") as figures:
         figures.write(line + "\n")
     return line
-
-
-def playbook(name, *extra):
-    env = dict(os.environ)
-    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(PROJECT, ".cache", "collections")
-    cfg = os.path.join(EPHEMERAL, "ansible.cfg")
-    if os.path.exists(cfg):
-        env["ANSIBLE_CONFIG"] = cfg
-    cmd = ["ansible-playbook", "-i", os.path.join(EPHEMERAL, "inventory"),
-           os.path.join(PROJECT, "playbooks", name)] + list(extra)
-    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    run.output = run.stdout + run.stderr
-    return run
 
 
 def revision(host):
@@ -70,8 +52,7 @@ def history(host):
 
 
 def page(host):
-    return host.check_output(
-        "curl -sS --resolve %s:443:127.0.0.1 --cacert /etc/nginx/tls/%s.crt https://%s/", NAME, NAME, NAME)
+    return https(host, NAME)
 
 
 def test_v1_is_live(host):

@@ -1,0 +1,174 @@
+"""The older-layout shape of the sample app, deployed by site.yml, from the outside in.
+
+shape-legacy keeps its requirements in requirements/prod.txt (-r common.txt), pinning
+gunicorn==21.2.0 and PyYAML==5.4.1 (no wheel for this Python, and its sdist no longer builds);
+it writes logs/app.log next to its code when it is imported and ships uploads/avatars/.gitkeep
+and uploads/README.txt. The inventory overrides PyYAML, shares logs/ and uploads/, and has a
+deploy command that needs the secret ADMIN_PASSWORD from the app's environment. Sync workers
+serve it; two scheduled jobs and a worker with two instances come with it. The tests run in file order: the v1.0 shape is live
+after converge and idempotence; then it is updated to its 2.0 under steady HTTPS load, and the
+last test drops a job and a worker instance from the lists.
+"""
+import hashlib
+import os
+import sys
+
+NAME = "legacy.test"
+SECRET = "legacy-admin-password-51c7e0"
+sys.path.insert(0, os.path.join(os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd()), "tests"))
+from loadgen import Load  # noqa: E402
+from molecule_helpers import (  # noqa: E402
+    DISTRO, FOOTER, ROOT, V1_REVISION, V2_REVISION, container_ip, https, newer_than_the_build, playbook, revision, sign,
+    service)
+
+CONTAINER = "flaskstack-legacy-%s" % DISTRO
+WORKERS = ["flaskapp-worker-queue@1.service", "flaskapp-worker-queue@2.service"]
+
+
+def curl(host, path="/", options=""):
+    return https(host, NAME, path, options)
+
+
+def versions(host):
+    """gunicorn's, PyYAML's and Flask's versions in the live virtualenv, as the app user."""
+    return host.check_output(
+        "runuser -u flaskapp -- %s/current/venv/bin/python -c %s", ROOT,
+        "import importlib.metadata as m; print(m.version('gunicorn'), m.version('PyYAML'), m.version('Flask'))")
+
+
+def test_the_collection_replaced_the_pins_it_overrides(host):
+    assert versions(host) == "23.0.0 6.0.2 3.1.3"
+
+
+def test_pages_and_database(host):
+    assert "Guestbook" in curl(host)
+    assert sign(host, NAME, "from-an-old-layout") == ("302", True, 1)
+    assert revision(host) == V1_REVISION
+
+
+def test_the_log_written_next_to_the_code_lands_in_shared(host):
+    log = host.file(ROOT + "/shared/logs/app.log")
+    assert log.user == "flaskapp"
+    assert "guestbook started" in log.content_string
+    assert host.file(ROOT + "/current/logs").linked_to == ROOT + "/shared/logs"
+
+
+def test_shipped_uploads_seeded_the_shared_directory(host):
+    assert host.file(ROOT + "/shared/uploads/avatars/.gitkeep").exists
+    assert host.file(ROOT + "/shared/uploads/README.txt").content_string == "Shipped by the repository.\n"
+
+
+def test_the_deploy_command_got_the_secret(host):
+    digest = host.file(ROOT + "/shared/uploads/admin.sha256").content_string.split()[0]
+    assert digest == hashlib.sha256(SECRET.encode()).hexdigest()
+
+
+def test_jobs_are_scheduled(host):
+    for job in ("add-entry", "fails"):
+        timer = host.service("flaskapp-job-%s.timer" % job)
+        assert timer.is_enabled and timer.is_running
+    assert service(host, "flaskapp-job-add-entry.timer", "TimersCalendar").startswith("{ OnCalendar=*-*-* 03:00:00 ;")
+    assert service(host, "flaskapp-job-add-entry.timer", "RandomizedDelayUSec") == "10min"
+    assert service(host, "flaskapp-job-fails.timer", "Persistent") == "no"
+
+
+def test_a_job_runs_as_the_app_with_its_environment(host):
+    """Started as its timer would start it: the row proves the .env's DATABASE_URL and the
+    venv's SQLAlchemy; the service runs as the app user, in the live release, sandboxed."""
+    host.check_output("systemctl start flaskapp-job-add-entry.service")
+    count = host.check_output(
+        "runuser -u postgres -- psql -d flaskapp -Atc \"SELECT count(*) FROM entries WHERE author = 'job'\"")
+    assert count == "1"
+    assert "written by a job" in curl(host)
+    assert service(host, "flaskapp-job-add-entry.service", "Result") == "success"
+    assert service(host, "flaskapp-job-add-entry.service", "User") == "flaskapp"
+    assert service(host, "flaskapp-job-add-entry.service", "ProtectSystem") == "strict"
+
+
+def test_a_failed_job_is_visible(host):
+    assert not host.run("systemctl start flaskapp-job-fails.service").succeeded
+    assert "flaskapp-job-fails.service" in host.check_output("systemctl --failed --no-legend")
+    assert "this job fails" in host.check_output("journalctl -u flaskapp-job-fails.service --no-pager")
+    host.check_output("systemctl reset-failed flaskapp-job-fails.service")
+
+
+def test_a_schedule_systemd_rejects_fails_before_anything_changes(host):
+    jobs = '{"app_jobs": [{"name": "bad", "command": "true", "on_calendar": "every tuesday-ish"}]}'
+    run = playbook("site.yml", "-e", jobs)
+    assert run.returncode != 0
+    assert "app_jobs: the schedule of job bad" in run.output, run.output[-3000:]
+    assert "changed=0 " in run.output
+    assert not host.file("/etc/systemd/system/flaskapp-job-bad.timer").exists
+
+
+def serving_from(host, unit):
+    """The release directories the worker's runs said they served from, oldest first."""
+    log = host.check_output("journalctl -u %s --no-pager -o cat", unit)
+    return [line.split()[-1] for line in log.splitlines() if line.startswith("serving from ")]
+
+
+def test_workers_run_from_the_live_release(host):
+    live = host.check_output("readlink -f %s/current", ROOT)
+    for unit in WORKERS:
+        assert host.service(unit).is_running and host.service(unit).is_enabled
+        assert service(host, unit, "User") == "flaskapp"
+        assert service(host, unit, "ProtectSystem") == "strict"
+        assert serving_from(host, unit)[-1] == live
+
+
+def test_a_worker_without_a_command_fails_before_anything_changes(host):
+    run = playbook("site.yml", "-e", '{"app_workers": [{"name": "nocommand"}]}')
+    assert run.returncode != 0
+    assert "app_workers" in run.output and "command" in run.output, run.output[-3000:]
+    assert "changed=0 " in run.output
+    assert not host.file("/etc/systemd/system/flaskapp-worker-nocommand@.service").exists
+
+
+def test_the_re_run_left_the_virtualenv_untouched(host):
+    """Molecule's idempotence step ran site.yml again (changed=0)."""
+    assert newer_than_the_build(host) == ""
+
+
+def test_update_to_2_0_under_load_loses_no_request(host):
+    master = service(host, "flaskapp.service", "MainPID")
+    active_since = service(host, "flaskapp.service", "ActiveEnterTimestampMonotonic")
+    host.check_output("echo kept > %s/shared/uploads/avatars/kept.png", ROOT)
+    with Load(container_ip(CONTAINER), NAME, marker=FOOTER, max_seconds=1800) as load:
+        run = playbook("update.yml", "-e", "app_version=shape-legacy-2")
+    line = load.report("update.yml shape-legacy -> shape-legacy-2 (sync workers, migration)")
+    print("\nFIGURE " + line)
+    assert run.returncode == 0, run.output[-3000:]
+    assert SECRET not in run.output
+    assert load.failed == 0, line
+    assert load.total >= 100, line
+    assert load.pages[0] is False and load.pages[-1] is True
+    assert FOOTER in curl(host)
+    assert revision(host) == V2_REVISION
+    assert "from-an-old-layout" in curl(host)
+    assert versions(host) == "23.0.0 6.0.2 3.1.3"
+    # Handed over, not restarted; the shared directories kept what the app wrote.
+    assert service(host, "flaskapp.service", "MainPID") not in ("0", master)
+    assert service(host, "flaskapp.service", "ActiveEnterTimestampMonotonic") == active_since
+    assert host.file(ROOT + "/shared/uploads/avatars/kept.png").content_string == "kept\n"
+    assert host.file(ROOT + "/shared/logs/app.log").content_string.count("guestbook started") >= 2
+    # The workers were restarted onto the new release.
+    live = host.check_output("readlink -f %s/current", ROOT)
+    for unit in WORKERS:
+        assert serving_from(host, unit)[-1] == live
+        assert host.service(unit).is_running
+
+
+def test_jobs_and_worker_instances_no_longer_listed_are_removed(host):
+    jobs = '{"app_jobs": [{"name": "add-entry", "command": "true", "on_calendar": "daily"}]}'
+    one_worker = '{"app_workers": [{"name": "queue", "command": "sleep 86400", "instances": 1}]}'
+    run = playbook("site.yml", "--tags", "app", "-e", jobs, "-e", one_worker, "-e", "app_version=shape-legacy-2")
+    assert run.returncode == 0, run.output[-3000:]
+    assert not host.file("/etc/systemd/system/flaskapp-job-fails.timer").exists
+    assert not host.file("/etc/systemd/system/flaskapp-job-fails.service").exists
+    assert not host.file("/etc/flaskapp/jobs/fails.sh").exists
+    assert not host.service("flaskapp-job-fails.timer").is_running
+    assert service(host, "flaskapp-job-add-entry.timer", "TimersCalendar").startswith("{ OnCalendar=*-*-* 00:00:00 ;")
+    assert host.service("flaskapp-worker-queue@1.service").is_running
+    assert not host.service("flaskapp-worker-queue@2.service").is_running
+    assert not host.service("flaskapp-worker-queue@2.service").is_enabled
+    assert "sleep 86400" in host.file("/etc/flaskapp/workers/queue.sh").content_string
