@@ -16,7 +16,9 @@ description:
     includes them, as pip does), and writes one file O(dest) with the requirements inlined, in
     which each package of O(overrides) replaces the app's requirement or constraint of the same
     name. Names are compared after PEP 503 normalisation (C(Flask_SQLAlchemy) is
-    C(flask-sqlalchemy)).
+    C(flask-sqlalchemy)). C(psycopg2) and C(psycopg2-binary) count as one name: both install
+    the import package C(psycopg2), and two copies would overwrite each other's files in one
+    virtualenv.
   - Constraints of C(-c) files are written to a second file beside O(dest)
     (C(<dest>.constraints)), which O(dest) names with C(-c).
   - Other lines stay as they are (C(--index-url), C(-e), URLs, local paths, environment
@@ -163,6 +165,15 @@ def normalize(name):
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+# Distributions that install the same import package: each replaces the others' requirement.
+SAME_PACKAGE = {"psycopg2-binary": "psycopg2"}
+
+
+def replacement_key(name):
+    """The key under which an override replaces a requirement: its name, or the name it shares."""
+    return SAME_PACKAGE.get(name, name)
+
+
 def requirement_name(line):
     """The normalised project name a requirement line names, or None (options, URLs, paths)."""
     if line.startswith("-") or URL_RE.match(line) or line.startswith((".", "/", "~")):
@@ -233,6 +244,7 @@ def effective_requirements(src, overrides, reader, source_label=None):
         name = requirement_name(spec)
         if name is None:
             raise RequirementsError("%r names no package; an override must start with a package name" % spec)
+        name = replacement_key(name)
         if name not in chosen:
             order.append(name)
         chosen[name] = spec
@@ -241,10 +253,10 @@ def effective_requirements(src, overrides, reader, source_label=None):
     requirements, constraints, replaced = [], [], []
     for line, constraint in lines:
         name = requirement_name(line)
-        if name in chosen:
+        if name is not None and replacement_key(name) in chosen:
             if name not in replaced:
                 replaced.append(name)
-            (constraints if constraint else requirements).append("# replaced by %s: %s" % (chosen[name], line))
+            (constraints if constraint else requirements).append("# replaced by %s: %s" % (chosen[replacement_key(name)], line))
             continue
         (constraints if constraint else requirements).append(line)
 

@@ -152,3 +152,15 @@ def test_a_stamp_without_the_project_is_the_one_written_before_the_option_existe
     # Upgrading the collection must not rebuild every live virtualenv.
     # The value build_stamp gave before the project option.
     assert build_stamp("a" * 40, "flask\n", "", "3.11", project=False) == "142cab8de62bceddf0e5bff5c2910ff176aa7db182b76566a1bc860d3556463b"
+
+
+def test_psycopg2_and_its_binary_build_replace_each_other(tmp_path):
+    """Both install the import package psycopg2: the collection's driver replaces the app's
+    source pin, and an operator's source pin replaces the app's binary one."""
+    root = files(tmp_path, {"requirements.txt": "Flask==3.1.3\npsycopg2==2.8.6\n", "binary.txt": "psycopg2_binary==2.9.3\n"})
+    text, _, replaced = effective_requirements(root + "/requirements.txt", ["psycopg2-binary==2.9.10"], read)
+    assert body(text) == ["Flask==3.1.3", "psycopg2-binary==2.9.10"]
+    assert replaced == ["psycopg2"]
+    text, _, replaced = effective_requirements(root + "/binary.txt", ["psycopg2==2.9.9"], read)
+    assert body(text) == ["psycopg2==2.9.9"]
+    assert replaced == ["psycopg2-binary"]
