@@ -4,7 +4,8 @@ shape-modern is a src/ package with only a pyproject.toml: it is importable only
 installed (app_install_project), its entry point is the factory create_app('production'), it
 refuses to start without SERVER_NAME, and importing it takes 6 s. gevent workers serve it.
 The tests run in file order: the v1.0 shape is live after converge and idempotence; the last
-two update it to its 2.0 under steady HTTPS load and kill the master that took over.
+three update it to its 2.0 under steady HTTPS load, kill the master that took over, and try a
+release on which a worker does not start.
 """
 import json
 import os
@@ -31,6 +32,22 @@ def test_the_package_runs_from_its_installed_copy(host):
     assert host.file(site_packages + "/guestbook/templates/index.html").exists
     assert host.file(ROOT + "/current/src/guestbook/__init__.py").exists
     assert not host.file(ROOT + "/current/guestbook").exists
+
+
+def test_the_drivers_source_pin_was_built_with_the_build_packages(host):
+    """psycopg2 has no wheel for Linux: pip first failed for want of pg_config, then the role
+    installed app_build_packages and pip compiled it. psycopg2-binary, the role's default
+    driver, is not installed beside it (both install the import package psycopg2)."""
+    venv = ROOT + "/current/venv"
+    assert host.package("libpq-dev").is_installed
+    assert host.package("build-essential").is_installed
+    shown = host.check_output("%s/bin/pip show psycopg2", venv)
+    assert "Version: 2.9.9" in shown
+    assert host.run("%s/bin/pip show psycopg2-binary", venv).rc != 0
+    # A source build links the system's libpq; the binary wheel bundles its own copy.
+    extension = host.check_output("ls %s/lib/python3*/site-packages/psycopg2/_psycopg*.so", venv)
+    libpq = [line for line in host.check_output("ldd %s", extension).splitlines() if "libpq.so" in line]
+    assert len(libpq) == 1 and (" => /lib/" in libpq[0] or " => /usr/lib/" in libpq[0]), libpq
 
 
 def test_pages_and_database(host):
@@ -104,3 +121,25 @@ def test_systemd_restarts_the_master_it_was_handed(host):
         " && [ \"$(systemctl show -P MainPID flaskapp.service)\" != %s ]; do sleep 1; done'", master).succeeded
     assert int(service(host, "NRestarts")) == restarts + 1
     assert FOOTER in curl(host)
+
+
+def test_a_worker_that_does_not_start_puts_the_previous_release_back(host):
+    """Workers are part of the release: when one does not run on the new release, update.yml
+    puts the previous release back, as for a web app that fails its live probe. The worker here
+    needs 2.0's code. It joins on 2.0, then an update back to 1.0 (no deploy commands: 1.0
+    cannot migrate the 2.0 database down) must fail and leave 2.0 serving with its worker."""
+    live = host.file(ROOT + "/current").linked_to
+    needs_2_0 = "test -e migrations/versions/%s_add_likes_to_entries.py && exec sleep 86400" % V2_REVISION
+    workers = {"app_workers": [{"name": "export", "command": needs_2_0, "stop_timeout": 5}],
+               "app_deploy_commands": []}
+    run = playbook("update.yml", "-e", json.dumps(dict(workers, app_version="shape-modern-2")))
+    assert run.returncode == 0, run.output[-3000:]
+    assert host.service("flaskapp-worker-export@1").is_running
+    run = playbook("update.yml", "-e", json.dumps(dict(workers, app_version="shape-modern")))
+    assert run.returncode != 0, run.output[-3000:]
+    assert "flaskapp-worker-export@1" in run.output, run.output[-3000:]
+    assert host.file(ROOT + "/current").linked_to == live
+    assert FOOTER in curl(host)
+    assert host.service("flaskapp-worker-export@1").is_running
+    history = host.file(ROOT + "/releases.log").content_string
+    assert "failed at" in history.splitlines()[-1], history
