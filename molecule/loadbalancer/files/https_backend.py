@@ -7,6 +7,10 @@ GET /          its own NAME, so a test sees which web host answered;
 GET /healthz   200, or 503 while /run/https-backend-NAME.unhealthy exists (the app is down
                behind a web server that still accepts connections);
 GET /headers   JSON: NAME, the TLS server name (SNI) the client asked for, the request headers.
+GET or POST /bad-gateway
+               502 (an app that died in the middle of the request), after appending
+               "METHOD PATH" to /run/https-backend-NAME.requests, so a test counts how often
+               the balancer sent the request.
 """
 import http.server
 import json
@@ -25,7 +29,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         name = self.server.backend_name
-        if self.path == "/healthz":
+        if self.path.split("?", 1)[0] == "/bad-gateway":
+            with open("/run/https-backend-%s.requests" % name, "a") as log:
+                log.write("%s %s\n" % (self.command, self.path))
+            status, body = 502, "bad gateway\n"
+        elif self.path == "/healthz":
             unhealthy = os.path.exists("/run/https-backend-%s.unhealthy" % name)
             status, body = (503, "unhealthy\n") if unhealthy else (200, "ok\n")
         elif self.path.split("?", 1)[0] == "/headers":
@@ -45,6 +53,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     do_HEAD = do_GET
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.do_GET()
 
     def log_message(self, *args):
         # HAProxy checks every two seconds; the journal needs none of it.

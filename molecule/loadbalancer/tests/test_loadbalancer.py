@@ -130,6 +130,26 @@ def test_https_answers_and_spreads_requests_over_both_web_hosts(host):
     assert all(a != b for a, b in zip(names, names[1:])), names
 
 
+def sent_to_web_hosts(host, method):
+    """How many times the web hosts received `method /bad-gateway`; empties their logs."""
+    count = 0
+    for name in WEB_HOSTS:
+        log = "/run/https-backend-%s.requests" % name
+        count += host.run("cat %s", log).stdout.split("\n").count("%s /bad-gateway" % method)
+        host.run("rm -f %s", log)
+    return count
+
+
+def test_a_request_that_got_a_502_is_not_sent_again(host):
+    """The web host may have acted on it before failing (a worker killed mid-request): the
+    balancer hands the 502 to the client instead of replaying it on another web host."""
+    for method in ("POST", "GET"):
+        sent_to_web_hosts(host, method)
+        code, _ = get(host, "/bad-gateway", "-X %s" % method, "--data 'order=1'" if method == "POST" else "")
+        assert code == "502", method
+        assert sent_to_web_hosts(host, method) == 1, method
+
+
 def test_https_speaks_http2(host):
     out = host.check_output(HTTPS + "--http2 -o /dev/null -w '%%{http_version}' https://%s/", NAME)
     assert out == "2"
