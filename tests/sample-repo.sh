@@ -21,6 +21,9 @@
 #                     older app's layout (requirements/prod.txt with old pins, logs/app.log
 #                     written next to its code, uploads/ shipped); shape-legacy-2 is the same on
 #                     v2.0
+#   worker            v1.0 with an RQ queue: rq in its requirements, POST /jobs enqueues a job
+#                     that signs the guestbook as "worker-1", GET /jobs/<id> shows its result;
+#                     worker-2 is the same whose job signs as "worker-2"
 # An overlay may come with tests/sample-releases/<name>.sh, run in the work tree first (to
 # move or remove files, or to lay other overlays on), or consist of that script alone.
 set -euo pipefail
@@ -73,6 +76,8 @@ release shape-modern v1.0 2026-05-01T12:00:00Z "A src/ package with pyproject.to
 release shape-modern v2.0 2026-05-02T12:00:00Z "2.0 as a src/ package with pyproject.toml" shape-modern-2
 release shape-legacy v1.0 2026-06-01T12:00:00Z "An older layout: requirements/prod.txt, logs/ and uploads/ in the tree"
 release shape-legacy v2.0 2026-06-02T12:00:00Z "2.0 in the older layout" shape-legacy-2
+release worker v1.0 2026-07-01T12:00:00Z "Background jobs on an RQ queue"
+release worker-2 worker 2026-07-02T12:00:00Z "The job signs as worker-2"
 git -C "$work" checkout -q main
 
 rm -rf "$dest"
