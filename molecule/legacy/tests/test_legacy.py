@@ -111,7 +111,7 @@ def sink():
 
 def mails(sink, text):
     """The messages the stand-in smarthost received that contain TEXT, oldest first."""
-    found = sink.run("grep -lF -- %s /var/mail/sink/ -r", text).stdout.split()
+    found = sink.run("grep -rlF -e %s /var/mail/sink/", text).stdout.split()
     return [sink.file(path).content_string for path in sorted(found)]
 
 
