@@ -5,13 +5,21 @@ gunicorn==21.2.0 and PyYAML==5.4.1 (no wheel for this Python, and its sdist no l
 it writes logs/app.log next to its code when it is imported and ships uploads/avatars/.gitkeep
 and uploads/README.txt. The inventory overrides PyYAML, shares logs/ and uploads/, and has a
 deploy command that needs the secret ADMIN_PASSWORD from the app's environment. Sync workers
-serve it; two scheduled jobs and a worker with two instances come with it. The tests run in file order: the v1.0 shape is live
+serve it; two scheduled jobs and a worker with two instances come with it, and the mail relay
+(the mail role), which sends through a stand-in smarthost, the smtp_sinks container, that requires
+STARTTLS and a login and keeps each message in /var/mail/sink. The tests run in file order: the v1.0 shape is live
 after converge and idempotence; then it is updated to its 2.0 under steady HTTPS load, and the
 last test drops a job and a worker instance from the lists.
 """
 import hashlib
 import os
 import sys
+import time
+import uuid
+
+import pytest
+import testinfra
+from testinfra.utils.ansible_runner import AnsibleRunner
 
 NAME = "legacy.test"
 SECRET = "legacy-admin-password-51c7e0"
@@ -22,6 +30,10 @@ from molecule_helpers import (  # noqa: E402
     service)
 
 CONTAINER = "flaskstack-legacy-%s" % DISTRO
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+_RUNNER = AnsibleRunner(INVENTORY)
+# The `host` fixture is the web host; the stand-in smarthost has its own fixture.
+testinfra_hosts = _RUNNER.get_hosts("webservers")
 WORKERS = ["flaskapp-worker-queue@1.service", "flaskapp-worker-queue@2.service"]
 
 
@@ -92,6 +104,41 @@ def test_a_failed_job_is_visible(host):
     host.check_output("systemctl reset-failed flaskapp-job-fails.service")
 
 
+@pytest.fixture(scope="module")
+def sink():
+    return testinfra.get_host("ansible://" + _RUNNER.get_hosts("smtp_sinks")[0], ansible_inventory=INVENTORY)
+
+
+def mails(sink, text):
+    """The messages the stand-in smarthost received that contain TEXT, oldest first."""
+    found = sink.run("grep -rlF -e %s /var/mail/sink/", text).stdout.split()
+    return [sink.file(path).content_string for path in sorted(found)]
+
+
+def wait_for_mails(sink, text, count=1, timeout=60):
+    deadline = time.monotonic() + timeout
+    while len(mails(sink, text)) < count and time.monotonic() < deadline:
+        time.sleep(1)
+    return mails(sink, text)
+
+
+def test_a_failed_job_mails_its_journal(host, sink):
+    """OnFailure= starts flaskapp-job-failed@flaskapp-job-fails.service.service, which mails root,
+    whose alias is mail_root_address; the previous test's failed run mailed once already."""
+    subject = "flaskapp-job-fails.service failed"
+    before = len(wait_for_mails(sink, subject))
+    assert before >= 1
+    assert not host.run("systemctl start flaskapp-job-fails.service").succeeded
+    received = wait_for_mails(sink, subject, before + 1)
+    assert len(received) == before + 1
+    mail = received[-1]
+    assert "X-Sink-Rcpt-To: ops@example.test" in mail
+    assert "X-Sink-Authenticated: True" in mail
+    assert "this job fails" in mail
+    assert "status=3" in mail
+    host.check_output("systemctl reset-failed flaskapp-job-fails.service")
+
+
 def test_a_schedule_systemd_rejects_fails_before_anything_changes(host):
     jobs = '{"app_jobs": [{"name": "bad", "command": "true", "on_calendar": "every tuesday-ish"}]}'
     run = playbook("site.yml", "-e", jobs)
@@ -122,6 +169,42 @@ def test_a_worker_without_a_command_fails_before_anything_changes(host):
     assert "app_workers" in run.output and "command" in run.output, run.output[-3000:]
     assert "changed=0 " in run.output
     assert not host.file("/etc/systemd/system/flaskapp-worker-nocommand@.service").exists
+
+
+def test_the_app_sends_mail_through_the_relay(host, sink):
+    """Sent as the app sends: smtplib to MAIL_SERVER:MAIL_PORT of its .env, as the app user from
+    the live release; the relay hands it to the smarthost over verified TLS, logged in."""
+    env = host.file(ROOT + "/shared/.env").content_string
+    assert "MAIL_SERVER='localhost'" in env and "MAIL_PORT='25'" in env
+    token = uuid.uuid4().hex
+    script = (
+        "import os, smtplib; from email.message import EmailMessage; m = EmailMessage(); "
+        "m['From'] = 'flaskapp@legacy.test'; m['To'] = 'someone@example.test'; m['Subject'] = 'token %s'; "
+        "m.set_content('sent by the app'); "
+        "s = smtplib.SMTP(os.environ['MAIL_SERVER'], int(os.environ['MAIL_PORT'])); s.send_message(m); s.quit()" % token)
+    send = ("cd {0}/current && runuser -u flaskapp -- /bin/sh -c "
+            "'set -a && . {0}/shared/.env && set +a && exec venv/bin/python -c \"$0\"' %s").format(ROOT)
+    host.check_output(send, script)
+    received = wait_for_mails(sink, token)
+    assert len(received) == 1
+    assert "X-Sink-Rcpt-To: someone@example.test" in received[0]
+    assert "X-Sink-Authenticated: True" in received[0]
+    assert "Verified TLS connection established to %s" % sink.backend.host in host.check_output(
+        "journalctl -u postfix@- --no-pager -o cat")
+
+
+def test_the_relay_is_not_an_open_relay(host, sink):
+    """Postfix listens on loopback only: the smarthost's container, on the same network, is
+    refused at the web host's port 25, while the web host itself is served there."""
+    assert host.check_output("postconf -h inet_interfaces") == "loopback-only"
+    assert host.check_output("postconf -h mydestination") == ""
+    probe = "import socket, sys; socket.create_connection((sys.argv[1], 25), 5).close()"
+    assert host.run("python3 -c %s 127.0.0.1", probe).succeeded
+    refused = sink.run("python3 -c %s %s", probe, CONTAINER)
+    assert not refused.succeeded
+    assert "ConnectionRefusedError" in refused.stderr, refused.stderr
+    for table in ("/etc/postfix/sasl_passwd", "/etc/postfix/sasl_passwd.db"):
+        assert host.file(table).mode == 0o600 and host.file(table).user == "root"
 
 
 def test_the_re_run_left_the_virtualenv_untouched(host):
