@@ -16,7 +16,7 @@ description:
     includes them, as pip does), and writes one file O(dest) with the requirements inlined, in
     which each package of O(overrides) replaces the app's requirement or constraint of the same
     name. Names are compared after PEP 503 normalisation (C(Flask_SQLAlchemy) is
-    C(flask-sqlalchemy)). C(psycopg2) and C(psycopg2-binary) count as one name: both install
+    C(flask-sqlalchemy)). C(psycopg2) and C(psycopg2-binary) count as one name, as both install
     the import package C(psycopg2), and two copies would overwrite each other's files in one
     virtualenv.
   - Constraints of C(-c) files are written to a second file beside O(dest)
