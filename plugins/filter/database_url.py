@@ -53,23 +53,36 @@ options:
       - An empty string leaves it out. Ignored for PostgreSQL.
     type: str
     default: utf8mb4
+  query:
+    description:
+      - Further parameters of the URL's query string, name to value, in their order (for
+        PostgreSQL C(sslmode) and C(sslrootcert)). Empty values are left out.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
 - name: Build the app's DATABASE_URL
   ansible.builtin.set_fact:
     app_database_url: "{{ 'postgresql' | flaskstack.deploy.database_url(user='blog', password=pw, host='db1', port=5432, name='blog') }}"
+
+- name: The same, verifying the server's certificate against a CA file
+  ansible.builtin.set_fact:
+    app_database_url: >-
+      {{ 'postgresql' | flaskstack.deploy.database_url(user='blog', password=pw, host='10.0.0.5', name='blog',
+                                                       query={'sslmode': 'verify-full', 'sslrootcert': '/srv/ca.crt'}) }}
 """
 
 RETURN = r"""
 _value:
   description: >-
-    The URL, for example C(postgresql://blog:p%40ss@db1:5432/blog) or
+    The URL, for example C(postgresql://blog:p%40ss@db1:5432/blog),
+    C(postgresql://blog:p%40ss@db1/blog?sslmode=verify-full&sslrootcert=/srv/ca.crt) or
     C(mysql+pymysql://blog:p%40ss@db1:3306/blog?charset=utf8mb4).
   type: str
 """
 
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
@@ -77,7 +90,7 @@ from ansible.module_utils.common.text.converters import to_text
 _SCHEMES = {"postgresql": "postgresql", "mysql": "mysql+pymysql"}
 
 
-def database_url(engine, user, password="", host="localhost", port=None, name=None, scheme=None, charset="utf8mb4"):
+def database_url(engine, user, password="", host="localhost", port=None, name=None, scheme=None, charset="utf8mb4", query=None):
     engine = to_text(engine)
     if engine not in _SCHEMES and not scheme:
         raise AnsibleFilterError(
@@ -98,8 +111,15 @@ def database_url(engine, user, password="", host="localhost", port=None, name=No
         except (TypeError, ValueError):
             raise AnsibleFilterError("database_url: port must be a number, got %r" % (port,))
     url = "%s://%s/%s" % (scheme or _SCHEMES[engine], netloc, quote(to_text(name), safe=""))
+    params = []
     if engine == "mysql" and charset:
-        url += "?charset=" + quote(to_text(charset), safe="")
+        params.append(("charset", to_text(charset)))
+    if query is not None and not isinstance(query, dict):
+        raise AnsibleFilterError("database_url: query must be a dictionary, got %r" % (query,))
+    params.extend((to_text(key), to_text(value)) for key, value in (query or {}).items()
+                  if value not in (None, ""))
+    if params:
+        url += "?" + urlencode(params, quote_via=quote, safe="/")
     return url
 
 

@@ -258,6 +258,70 @@ def test_the_web_hosts_connect_to_the_database_host(db, webs):
     assert peers
 
 
+# The app's connection as the app makes it, from a web host: its DATABASE_URL (read there, so
+# the password never reaches the test's output) with some query parameters replaced, through
+# the release's psycopg2. Prints the connection's TLS state, or the server's refusal.
+PG_PROBE = r"""
+import sys, urllib.parse, psycopg2
+url = next(l.split("=", 1)[1].strip("'") for l in open("/srv/flaskapp/shared/.env").read().splitlines()
+           if l.startswith("DATABASE_URL="))
+parts = urllib.parse.urlsplit(url)
+query = dict(urllib.parse.parse_qsl(parts.query))
+query.update(dict(arg.split("=", 1) for arg in sys.argv[2:] if arg))
+netloc = parts.netloc if sys.argv[1] == "-" else parts.netloc.rsplit("@", 1)[0] + "@" + sys.argv[1]
+try:
+    conn = psycopg2.connect(urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=urllib.parse.urlencode(query))))
+except psycopg2.OperationalError as error:
+    print("refused:", str(error).replace(parts.password or "\0", "***"))
+else:
+    cur = conn.cursor()
+    cur.execute("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+    print("connected:", *cur.fetchone())
+"""
+
+
+def pg_probe(web, host="-", **query):
+    web.run_expect([0], "cat > /root/pg_probe.py <<'EOF'\n%sEOF" % PG_PROBE)
+    return web.check_output("%s/current/venv/bin/python /root/pg_probe.py %s %s", ROOT, host,
+                            " ".join("%s=%s" % item for item in query.items()))
+
+
+def test_the_app_verifies_the_database_hosts_certificate(db, webs):
+    db_address = address(db)
+    server_cert = db.file("/etc/postgresql/tls/server.crt").content_string
+    # Made for the address the web hosts connect to.
+    assert "IP Address:%s" % db_address in db.check_output(
+        "openssl x509 -noout -ext subjectAltName -in /etc/postgresql/tls/server.crt")
+    for web in webs:
+        env = web.file(ROOT + "/shared/.env").content_string
+        # Only the part after the password, which must not reach the test's output.
+        tail = next(line for line in env.splitlines() if line.startswith("DATABASE_URL=")).split("@", 1)[1]
+        assert tail.rstrip("'").endswith("?sslmode=verify-full&sslrootcert=%s/shared/database-ca.crt" % ROOT), tail
+        assert web.file(ROOT + "/shared/database-ca.crt").content_string.strip() == server_cert.strip()
+        connected = pg_probe(web)
+        assert connected.startswith("connected: True TLSv1."), connected
+        # Verification is on: the same certificate does not name the database host's container
+        # name, which resolves to the same server.
+        refused = pg_probe(web, db.backend.get_hostname() + ":%d" % DB_PORT)
+        assert refused.startswith("refused:") and "does not match host name" in refused, refused
+
+
+def test_the_database_refuses_unencrypted_connections_from_the_web_hosts(webs):
+    for web in webs:
+        out = pg_probe(web, sslmode="disable")
+        assert out.startswith("refused:") and "no pg_hba.conf entry" in out and "no encryption" in out, out
+
+
+def test_the_apps_own_connections_are_encrypted(client, lb, db):
+    # Pages that read the database, so each web host's app holds a connection.
+    for _ in range(4):
+        assert https(client, lb, "-o /dev/null -w '%%{http_code}' https://%s/" % NAME).stdout == "200"
+    rows = db.check_output(
+        "runuser -u postgres -- psql -Atc \"SELECT DISTINCT ssl FROM pg_stat_ssl JOIN pg_stat_activity "
+        "USING (pid) WHERE usename = 'flaskapp' AND client_addr IS NOT NULL\"")
+    assert rows.split() == ["t"], rows
+
+
 def test_public_ports_are_open_on_the_balancer_only(host, db, webs):
     def open_ports(h):
         status = h.check_output("ufw status")
@@ -442,3 +506,61 @@ def test_rollback_goes_back_one_web_host_at_a_time_under_load(host, webs):
         assert live_release(web) != releases_before[web.backend.get_hostname()]
         assert not web.file(ROOT + "/.deploy-lock").exists
     assert set(servers_state(host).values()) == {"UP"}
+
+
+# --- Declarative firewall (last: the fleet loses a web host) -----------------------------
+
+
+def marked_rules(host):
+    """ufw's rules as `ufw show added` lists them."""
+    return host.check_output("ufw show added")
+
+
+def container_ip(name):
+    return subprocess.run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                           name], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_a_retired_web_hosts_firewall_rules_go_and_the_operators_stay(db, webs, tmp_path):
+    """site.yml with web2 gone from the inventory: the database host's firewall no longer
+    admits it, still admits web1, and keeps the rules the operator added by hand."""
+    import yaml
+
+    web1, web2 = webs
+    db_address, web1_address, web2_address = address(db), address(web1), address(web2)
+    db.run_expect([0], "ufw allow from 192.0.2.7 to any port %d proto tcp comment 'operator: vpn'" % DB_PORT)
+    db.run_expect([0], "ufw allow from 192.0.2.8 to any port 9100 proto tcp")
+    # The scenario's inventory without web2 (its group_vars and host_vars stay next to it).
+    source = os.path.dirname(INVENTORY) if os.path.isfile(INVENTORY) else INVENTORY
+    inventory = tmp_path / "inventory"
+    subprocess.run(["cp", "-a", source, str(inventory)], check=True)
+    path = inventory / "ansible_inventory.yml"
+    data = yaml.safe_load(path.read_text())
+    retired = web2.backend.get_hostname()
+    for group in data.values():
+        (group.get("hosts") or {}).pop(retired, None)
+    # The addresses site.yml would otherwise gather, so that it can run on the database host
+    # alone (--limit).
+    for name, hostvars in data["all"]["hosts"].items():
+        hostvars["flaskstack_private_address"] = container_ip(name)
+    path.write_text(yaml.safe_dump(data))
+    env = dict(os.environ)
+    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(PROJECT, ".cache", "collections")
+    cfg = os.path.join(EPHEMERAL, "ansible.cfg")
+    if os.path.exists(cfg):
+        env["ANSIBLE_CONFIG"] = cfg
+    started = time.monotonic()
+    run = subprocess.run(["ansible-playbook", "-i", str(inventory), os.path.join(PROJECT, "playbooks", "site.yml"),
+                          "--tags", "base", "--limit", db.backend.get_hostname()],
+                         capture_output=True, text=True, env=env)
+    figure("site.yml --tags base --limit db without web2: %.0f s" % (time.monotonic() - started))
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-3000:]
+    assert "Delete the firewall rules the role added and no longer wants" in output
+    rules = marked_rules(db)
+    assert "from %s to any port %d" % (web1_address, DB_PORT) in rules, rules
+    assert web2_address not in rules, rules
+    assert "from 192.0.2.7 to any port %d proto tcp comment 'operator: vpn'" % DB_PORT in rules, rules
+    assert "from 192.0.2.8 to any port 9100 proto tcp" in rules, rules
+    assert tcp_open(web1, db_address, DB_PORT)
+    assert not tcp_open(web2, db_address, DB_PORT)

@@ -79,3 +79,29 @@ def test_sqlalchemy_parses_a_mysql_url_back():
     )
     # What the driver gets: Flask-SQLAlchemy 2.x's query.setdefault("charset", "utf8") keeps it.
     assert url.query == {"charset": "utf8mb4"}
+
+
+def test_query_adds_tls_parameters_in_order():
+    url = database_url("postgresql", user="blog", password="pw", host="10.0.0.5", port=5432, name="blog",
+                       query={"sslmode": "verify-full", "sslrootcert": "/srv/app/shared/database ca.crt"})
+    assert url == ("postgresql://blog:pw@10.0.0.5:5432/blog"
+                   "?sslmode=verify-full&sslrootcert=/srv/app/shared/database%20ca.crt")
+
+
+def test_query_leaves_out_empty_values_and_follows_the_charset():
+    assert database_url("postgresql", user="u", name="d", query={"sslmode": ""}) == "postgresql://u@localhost/d"
+    assert database_url("mysql", user="u", name="d", query={"ssl_ca": "/ca.pem"}) == (
+        "mysql+pymysql://u@localhost/d?charset=utf8mb4&ssl_ca=/ca.pem")
+
+
+def test_query_must_be_a_dictionary():
+    with pytest.raises(AnsibleFilterError, match="query"):
+        database_url("postgresql", user="u", name="d", query="sslmode=require")
+
+
+def test_sqlalchemy_reads_the_tls_parameters_back():
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    url = sqlalchemy.engine.make_url(
+        database_url("postgresql", user="u", name="d", host="db1",
+                     query={"sslmode": "verify-full", "sslrootcert": "/srv/app/shared/database-ca.crt"}))
+    assert url.query == {"sslmode": "verify-full", "sslrootcert": "/srv/app/shared/database-ca.crt"}
