@@ -158,9 +158,10 @@ def test_psycopg2_and_its_binary_build_replace_each_other(tmp_path):
     """Both install the import package psycopg2: the collection's driver replaces the app's
     source pin, and an operator's source pin replaces the app's binary one."""
     root = files(tmp_path, {"requirements.txt": "Flask==3.1.3\npsycopg2==2.8.6\n", "binary.txt": "psycopg2_binary==2.9.3\n"})
-    text, _, replaced = effective_requirements(root + "/requirements.txt", ["psycopg2-binary==2.9.10"], read)
+    text, constraints, replaced = effective_requirements(root + "/requirements.txt", ["psycopg2-binary==2.9.10"], read)
     assert body(text) == ["Flask==3.1.3", "psycopg2-binary==2.9.10"]
     assert replaced == ["psycopg2"]
-    text, _, replaced = effective_requirements(root + "/binary.txt", ["psycopg2==2.9.9"], read)
+    text, constraints, replaced = effective_requirements(root + "/binary.txt", ["psycopg2==2.9.9"], read)
     assert body(text) == ["psycopg2==2.9.9"]
     assert replaced == ["psycopg2-binary"]
+    assert constraints == ""
