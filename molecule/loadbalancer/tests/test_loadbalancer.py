@@ -140,14 +140,21 @@ def sent_to_web_hosts(host, method):
     return count
 
 
-def test_a_request_that_got_a_502_is_not_sent_again(host):
+def test_a_post_that_got_a_502_is_not_sent_again(host):
     """The web host may have acted on it before failing (a worker killed mid-request): the
-    balancer hands the 502 to the client instead of replaying it on another web host."""
-    for method in ("POST", "GET"):
-        sent_to_web_hosts(host, method)
-        code, _ = get(host, "/bad-gateway", "-X %s" % method, "--data 'order=1'" if method == "POST" else "")
-        assert code == "502", method
-        assert sent_to_web_hosts(host, method) == 1, method
+    balancer hands the 502 to the client instead of replaying the POST on another web host."""
+    sent_to_web_hosts(host, "POST")
+    code, _ = get(host, "/bad-gateway", "-X POST", "--data 'order=1'")
+    assert code == "502"
+    assert sent_to_web_hosts(host, "POST") == 1
+
+
+def test_a_get_that_got_a_502_is_tried_on_another_web_host(host):
+    # GET is safe to repeat: an app down behind one web host costs no page view.
+    sent_to_web_hosts(host, "GET")
+    code, _ = get(host, "/bad-gateway")
+    assert code == "502"
+    assert sent_to_web_hosts(host, "GET") == 3  # the request and its two retries
 
 
 def test_https_speaks_http2(host):
