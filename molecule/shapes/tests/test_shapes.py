@@ -4,7 +4,8 @@ shape-modern is a src/ package with only a pyproject.toml: it is importable only
 installed (app_install_project), its entry point is the factory create_app('production'), it
 refuses to start without SERVER_NAME, and importing it takes 6 s. gevent workers serve it.
 The tests run in file order: the v1.0 shape is live after converge and idempotence; the last
-two update it to its 2.0 under steady HTTPS load and kill the master that took over.
+three update it to its 2.0 under steady HTTPS load, kill the master that took over, and try a
+release on which a worker does not start.
 """
 import json
 import os
@@ -121,3 +122,26 @@ def test_systemd_restarts_the_master_it_was_handed(host):
     assert int(service(host, "NRestarts")) == restarts + 1
     assert FOOTER in curl(host)
 
+
+def test_a_worker_that_does_not_start_puts_the_previous_release_back(host):
+    """Workers are part of the release: when one does not run on the new release, update.yml
+    puts the previous release back, as for a web app that fails its live probe. The worker here
+    needs 2.0's code. It joins on 2.0, then an update back to 1.0 (no deploy commands: 1.0
+    cannot migrate the 2.0 database down) must fail and leave 2.0 serving with its worker.
+    A worker's command is one command, which its script execs: the test goes in sh -c."""
+    live = host.file(ROOT + "/current").linked_to
+    needs_2_0 = ("sh -c 'test -e migrations/versions/%s_add_likes_to_entries.py && exec sleep 86400'"
+                 % V2_REVISION)
+    workers = {"app_workers": [{"name": "export", "command": needs_2_0, "stop_timeout": 5}],
+               "app_deploy_commands": []}
+    run = playbook("update.yml", "-e", json.dumps(dict(workers, app_version="shape-modern-2")))
+    assert run.returncode == 0, run.output[-3000:]
+    assert host.service("flaskapp-worker-export@1").is_running
+    run = playbook("update.yml", "-e", json.dumps(dict(workers, app_version="shape-modern")))
+    assert run.returncode != 0, run.output[-3000:]
+    assert "flaskapp-worker-export@1" in run.output, run.output[-3000:]
+    assert host.file(ROOT + "/current").linked_to == live
+    assert FOOTER in curl(host)
+    assert host.service("flaskapp-worker-export@1").is_running
+    history = host.file(ROOT + "/releases.log").content_string
+    assert "failed at" in history.splitlines()[-1], history
