@@ -128,10 +128,20 @@ def test_a_worker_that_does_not_start_puts_the_previous_release_back(host):
     puts the previous release back, as for a web app that fails its live probe. The worker here
     needs 2.0's code. It joins on 2.0, then an update back to 1.0 (no deploy commands: 1.0
     cannot migrate the 2.0 database down) must fail and leave 2.0 serving with its worker.
+    Before that, a worker that does not start at all fails the run that adds it.
     A worker's command is one command, which its script execs: the test goes in sh -c."""
     live = host.file(ROOT + "/current").linked_to
     needs_2_0 = ("sh -c 'test -e migrations/versions/%s_add_likes_to_entries.py && exec sleep 86400'"
                  % V2_REVISION)
+    # A new worker that does not keep running fails the run that adds it; systemd goes on
+    # restarting it, so it has restarts of its own when the next run replaces its command.
+    broken = {"app_workers": [{"name": "export", "command": "sh -c 'exit 3'", "stop_timeout": 5}],
+              "app_deploy_commands": []}
+    run = playbook("update.yml", "-e", json.dumps(dict(broken, app_version="shape-modern-2")))
+    assert run.returncode != 0, run.output[-3000:]
+    assert "flaskapp-worker-export@1" in run.output, run.output[-3000:]
+    assert host.file(ROOT + "/current").linked_to == live
+    assert int(host.check_output("systemctl show -P NRestarts flaskapp-worker-export@1")) > 0
     workers = {"app_workers": [{"name": "export", "command": needs_2_0, "stop_timeout": 5}],
                "app_deploy_commands": []}
     run = playbook("update.yml", "-e", json.dumps(dict(workers, app_version="shape-modern-2")))
