@@ -7,7 +7,9 @@ and uploads/README.txt. The inventory overrides PyYAML, shares logs/ and uploads
 deploy command that needs the secret ADMIN_PASSWORD from the app's environment. Sync workers
 serve it; two scheduled jobs and a worker with two instances come with it, and the mail relay
 (the mail role), which sends through a stand-in smarthost, the smtp_sinks container, that requires
-STARTTLS and a login and keeps each message in /var/mail/sink. The tests run in file order: the v1.0 shape is live
+STARTTLS and a login and keeps each message in /var/mail/sink. Redis runs on the web host itself
+(the redis role, the host in `redisservers` too). After idempotence, site.yml runs in check mode
+with all of it. The tests run in file order: the v1.0 shape is live
 after converge and idempotence; then it is updated to its 2.0 under steady HTTPS load, and the
 last test drops a job and a worker instance from the lists.
 """
@@ -205,6 +207,29 @@ def test_the_relay_is_not_an_open_relay(host, sink):
     assert "ConnectionRefusedError" in refused.stderr, refused.stderr
     for table in ("/etc/postfix/sasl_passwd", "/etc/postfix/sasl_passwd.db"):
         assert host.file(table).mode == 0o600 and host.file(table).user == "root"
+
+
+def test_redis_on_the_web_host_listens_on_loopback_only_with_a_password(host):
+    assert host.service("redis-server.service").is_running
+    listening = {address for address in host.check_output("ss -Hltn | awk '{print $4}'").split()
+                 if address.rsplit(":", 1)[-1] == "6379"}
+    # ::1 when the host has IPv6 (the role's "-::1" is optional; these containers have none).
+    assert "127.0.0.1:6379" in listening and listening <= {"127.0.0.1:6379", "[::1]:6379"}
+    assert "NOAUTH" in host.run("redis-cli -h 127.0.0.1 ping").stdout
+    password = host.file("/etc/redis/flaskstack-password").content_string
+    # The app's environment, loaded by the shell from the .env file (not on a command line).
+    url = host.check_output("set -a; . %s/shared/.env; printf %%s \"$REDIS_URL\"", ROOT)
+    assert url == "redis://:%s@localhost:6379/0" % password
+    # AUTH <password> then PING, as the app's client does with that URL (redis-cli -u would
+    # send the URL's empty user name too, which Redis refuses).
+    script = (
+        "import os, socket, urllib.parse\n"
+        "url = urllib.parse.urlsplit(os.environ['REDIS_URL'])\n"
+        "s = socket.create_connection((url.hostname, url.port), timeout=5)\n"
+        "s.sendall(b'AUTH ' + urllib.parse.unquote(url.password).encode() + b'\\r\\n'); s.recv(100)\n"
+        "s.sendall(b'PING\\r\\n'); print(s.recv(100).decode().strip())\n")
+    pong = host.run("set -a; . %s/shared/.env; set +a; python3 -c %s", ROOT, script)
+    assert pong.stdout.strip() == "+PONG", pong.stdout + pong.stderr
 
 
 def test_the_re_run_left_the_virtualenv_untouched(host):
