@@ -21,14 +21,18 @@ SOCKET = "/run/flaskapp/gunicorn.sock"
 BACKUP_DIR = "/var/backups/mysql"
 BACKUP = "mysql-%s-backup" % DATABASE
 
+CA_FILE = "/srv/flaskapp/shared/database-ca.crt"
+
 # Runs a statement as the app's user with PyMySQL (the app's own driver, from its virtualenv)
-# and prints {"rows": [...]} or {"error": [code, message]}.
+# and prints {"rows": [...]} or {"error": [code, message]}. With DB_SSL_CA over TLS, the server's
+# certificate verified against that file and the host name.
 CLIENT = """
 import json, os, sys
 import pymysql
+ssl = {"ca": os.environ["DB_SSL_CA"], "check_hostname": True} if os.environ.get("DB_SSL_CA") else None
 try:
     db = pymysql.connect(host=sys.argv[1], user=sys.argv[2], password=os.environ["DB_PASSWORD"],
-                         database=sys.argv[3] or None, connect_timeout=5, autocommit=True)
+                         database=sys.argv[3] or None, connect_timeout=5, autocommit=True, ssl=ssl)
     with db.cursor() as cursor:
         cursor.execute(sys.argv[4])
         print(json.dumps({"rows": [list(map(str, row)) for row in cursor.fetchall()]}))
@@ -91,13 +95,50 @@ def root_sql(host, query, database=""):
     return host.check_output("mariadb -N -B -e %s %s", query, database)
 
 
-def app_sql(client, password, address, query, database=DATABASE, user=USER):
-    """Run a statement as the app's user over TCP from `client`, with the app's PyMySQL."""
+def app_sql(client, password, address, query, database=DATABASE, user=USER, tls=True):
+    """Run a statement as the app's user over TCP from `client`, with the app's PyMySQL; from
+    the web host over TLS (its accounts require it) unless `tls` is false."""
     python = APP_PYTHON if client.file(APP_PYTHON).exists else "python3"
+    ca = CA_FILE if tls and python == APP_PYTHON else ""
     out = client.check_output(
-        "DB_PASSWORD=%s %s -c %s %s %s %s %s", password, python, CLIENT, address, user, database, query
+        "DB_SSL_CA=%s DB_PASSWORD=%s %s -c %s %s %s %s %s", ca, password, python, CLIENT, address, user, database, query
     )
     return json.loads(out)
+
+
+# The app's own connection, from the web host: its DATABASE_URL (read there, so the password
+# never reaches the test's output) through SQLAlchemy and PyMySQL from the release, with the
+# host or query parameters replaced (NAME= drops one). Prints what the server says of the
+# session's TLS, or the refusal.
+APP_PROBE = r"""
+import json, sys
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+url = make_url(next(l.split("=", 1)[1].strip("'") for l in open("/srv/flaskapp/shared/.env").read().splitlines()
+                    if l.startswith("DATABASE_URL=")))
+if sys.argv[1] != "-":
+    url = url.set(host=sys.argv[1])
+query = dict(url.query)
+for arg in sys.argv[2:]:
+    name, value = arg.split("=", 1)
+    query.pop(name, None)
+    if value:
+        query[name] = value
+try:
+    with create_engine(url.set(query=query)).connect() as conn:
+        rows = conn.execute(text(
+            "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.SESSION_STATUS "
+            "WHERE VARIABLE_NAME IN ('SSL_VERSION', 'SSL_CIPHER') UNION ALL SELECT 'USER', CURRENT_USER()")).all()
+    print(json.dumps({"connected": {name.lower(): value for name, value in rows}}))
+except Exception as error:
+    print(json.dumps({"refused": str(getattr(error, "orig", error)).replace(url.password or "\0", "***")}))
+"""
+
+
+def app_probe(web, host="-", **query):
+    web.run_expect([0], "cat > /root/mysql_probe.py <<'EOF'\n%sEOF" % APP_PROBE)
+    args = ["%s=%s" % item for item in query.items()]
+    return json.loads(web.check_output("%s /root/mysql_probe.py %s" + " %s" * len(args), APP_PYTHON, host, *args))
 
 
 # --- The server and what a default installation may leave open --------------------------------
@@ -281,10 +322,77 @@ def test_app_tables_are_in_the_app_database(host):
 
 def test_app_environment_points_at_mariadb(web):
     env = web.file("/srv/flaskapp/shared/.env").content_string
-    assert re.search(
-        r"^DATABASE_URL='mysql\+pymysql://flaskapp:[^@']+@flaskstack-mysql-db-[a-z]+:3306/guest_book\?charset=utf8mb4'$",
-        env, re.M,
-    ), env
+    url = next(line for line in env.splitlines() if line.startswith("DATABASE_URL="))
+    # Only the part after the password, which must not reach the test's output.
+    tail = url.split("@", 1)[1]
+    assert url.startswith("DATABASE_URL='mysql+pymysql://flaskapp:"), tail
+    assert re.fullmatch(
+        r"flaskstack-mysql-db-[a-z]+:3306/guest_book\?charset=utf8mb4"
+        r"&ssl_ca=/srv/flaskapp/shared/database-ca\.crt&ssl_check_hostname=true'",
+        tail,
+    ), tail
+
+
+# --- TLS between the app and the server ---------------------------------------------------------
+
+
+def test_server_presents_a_certificate_for_its_name_and_address(host, web, db_address):
+    assert root_sql(host, "SELECT @@have_ssl, @@ssl_cert, @@ssl_key").split("\t") == [
+        "YES", "/etc/mysql/tls/server.crt", "/etc/mysql/tls/server.key"
+    ]
+    key = host.file("/etc/mysql/tls/server.key")
+    assert (key.user, key.mode) == ("mysql", 0o600)
+    names = host.check_output("openssl x509 -noout -ext subjectAltName -in /etc/mysql/tls/server.crt")
+    assert "DNS:%s" % testinfra_hosts[0] in names and "IP Address:%s" % db_address in names, names
+    # The web host trusts this very certificate, read from the database host.
+    ca = web.file(CA_FILE)
+    assert ca.content_string.strip() == host.file("/etc/mysql/tls/server.crt").content_string.strip()
+    assert (ca.user, ca.group, ca.mode) == ("root", "flaskapp", 0o644)
+
+
+def test_web_hosts_accounts_require_tls_and_local_ones_do_not(host, web_address):
+    rows = root_sql(host, "SELECT Host, ssl_type FROM mysql.user WHERE User = '%s' ORDER BY Host" % USER)
+    assert dict(row.split("\t") if "\t" in row else (row, "") for row in rows.splitlines()) == {
+        "localhost": "", "127.0.0.1": "", "::1": "", web_address: "ANY", "198.51.100.%": "ANY",
+    }, rows
+
+
+def test_the_apps_connection_is_encrypted_and_verified(web, web_address):
+    connected = app_probe(web)["connected"]
+    assert connected["ssl_version"].startswith("TLSv1."), connected
+    assert connected["ssl_cipher"], connected
+    assert connected["user"] == "%s@%s" % (USER, web_address)
+    # The certificate is checked against ssl_ca: the system's CAs do not vouch for it.
+    refused = app_probe(web, ssl_ca="/etc/ssl/certs/ca-certificates.crt")["refused"]
+    assert "CERTIFICATE_VERIFY_FAILED" in refused, refused
+    # And the host name too: a name the certificate does not hold, for the same server, fails.
+    db_ip = web.check_output("getent hosts %s", testinfra_hosts[0]).split()[0]
+    # Docker bind-mounts /etc/hosts: it is rewritten in place, not replaced.
+    web.run_expect([0], "cp /etc/hosts /root/hosts.orig && echo '%s flaskstack-mysql-alias' >> /etc/hosts" % db_ip)
+    try:
+        refused = app_probe(web, "flaskstack-mysql-alias")["refused"]
+    finally:
+        web.run_expect([0], "cat /root/hosts.orig > /etc/hosts && rm /root/hosts.orig")
+    assert "Hostname mismatch" in refused or "doesn't match" in refused, refused
+
+
+def test_clear_text_logins_from_the_web_host_are_refused(web, password, db_address, web_address):
+    # The app's URL without its TLS parameters: the right password, no TLS, no login.
+    refused = app_probe(web, ssl_ca="", ssl_check_hostname="")["refused"]
+    assert "(1045, \"Access denied for user '%s'@'%s'" % (USER, web_address) in refused, refused
+    result = app_sql(web, password, db_address, "SELECT 1", tls=False)
+    assert result["error"][0] == 1045, result
+    assert app_sql(web, password, db_address, "SELECT 1") == {"rows": [["1"]]}
+
+
+def test_the_running_apps_connections_come_from_the_tls_only_account(host, web, web_address):
+    # A page that reads the database, so gunicorn's app holds a connection; the server matched
+    # it to the web host's account, which admits TLS connections only.
+    web.check_output("curl -fsS -o /dev/null --unix-socket %s http://localhost/", SOCKET)
+    peers = root_sql(host, "SELECT DISTINCT SUBSTRING_INDEX(HOST, ':', 1) FROM information_schema.PROCESSLIST "
+                           "WHERE USER = '%s' AND DB = '%s'" % (USER, DATABASE))
+    assert peers.split() == [web_address], peers
+    assert root_sql(host, "SELECT ssl_type FROM mysql.user WHERE User = '%s' AND Host = '%s'" % (USER, web_address)) == "ANY"
 
 
 def test_emoji_round_trip_through_the_app_with_a_flask_sqlalchemy_2_connection(host, web):
