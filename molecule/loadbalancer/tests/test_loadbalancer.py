@@ -167,6 +167,9 @@ def test_web_hosts_see_the_balancers_forwarded_headers_not_the_clients(host):
     # 2.6 may open a retried request's connection without SNI (the role's README), and the
     # tests above made retries.
     host.run_expect([0], "systemctl reload haproxy")
+    # The tests after this one read the web hosts' health: wait for the new process's checks.
+    assert wait_for(lambda: all((row["status"], row["check_status"]) == ("UP", "L7OK")
+                                for row in servers(host).values())), servers(host)
     code, body = get(host, "/headers", "-H 'X-Forwarded-For: 203.0.113.9'",
                      "-H 'X-Real-IP: 203.0.113.9'", "-H 'X-Forwarded-Host: evil.example'")
     assert code == "200", body
