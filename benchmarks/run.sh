@@ -84,6 +84,11 @@ address() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}
 changed() { awk -v h="${2:-$ANSIBLE_HOST}" '$1 == h { for (i = 1; i <= NF; i++) if ($i ~ /^changed=/) { sub("changed=", "", $i); print $i } }' "$out/$1.log" | tail -n 1; }
 
 remove_containers() {
+  # Close the SSH connections kept open to the servers (ControlPersist).
+  local socket
+  for socket in "$out"/ssh-*; do
+    [ -S "$socket" ] && ssh -O exit -S "$socket" bench >/dev/null 2>&1 || true
+  done
   ansible-playbook benchmarks/containers.yml -e bench_state=absent >"$out/remove.log" 2>&1 || true
 }
 
