@@ -44,7 +44,7 @@ export -f log venv_install testbed_newest_python testbed_newest_venv
 # from the tarball, and the two longest, updates and the fleet, whose many playbook runs are
 # mostly Ansible's cost per task. update.yml, rollback.yml and the whole stack run without it
 # in shapes, default@trixie and the roles' scenarios. FLASKSTACK_MITOGEN=1: all of them.
-MITOGEN_SCENARIOS=${FLASKSTACK_MITOGEN_SCENARIOS:-"galaxy update multihost app legacy"}
+MITOGEN_SCENARIOS=${FLASKSTACK_MITOGEN_SCENARIOS:-"galaxy update multihost app legacy worker"}
 mitogen_strategy_plugins() {
   "$1" -c 'import ansible_mitogen, os; print(os.path.dirname(ansible_mitogen.__file__) + "/plugins/strategy")'
 }
