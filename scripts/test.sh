@@ -20,7 +20,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shapes (shapes, legacy), Redis with an RQ worker (worker) and the fleet (multihost). Longest
 # first, so the parallel run ends with short ones. The whole stack's own scenario on Debian 12 (default) runs on demand:
 # scripts/test.sh default.
-ALL_SCENARIOS=${FLASKSTACK_SCENARIOS:-"multihost update app shapes legacy worker default@trixie mysql galaxy supervisor base gunicorn nginx letsencrypt postgresql logging loadbalancer common"}
+ALL_SCENARIOS=${FLASKSTACK_SCENARIOS:-"update multihost app shapes legacy mysql default@trixie worker galaxy supervisor base gunicorn nginx letsencrypt postgresql logging loadbalancer common"}
 JOBS=${FLASKSTACK_JOBS:-2}
 LOG_DIR=.cache/test-logs
 
