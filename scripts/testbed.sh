@@ -115,7 +115,8 @@ testbed_newest_venv() {
 
 # The image recipe; its hash is stored as a label so a changed recipe rebuilds the image.
 # Bump _image_recipe_version when the build steps below change.
-_image_packages="python3,python3-apt,systemd,systemd-sysv,dbus,ca-certificates,procps,iproute2,gnupg"
+# OpenSSH's server and sudo, as Debian's cloud images ship them: the tests log in over SSH.
+_image_packages="python3,python3-apt,systemd,systemd-sysv,dbus,ca-certificates,procps,iproute2,gnupg,openssh-server,sudo"
 _image_recipe_version=3
 
 testbed_image() {
