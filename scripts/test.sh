@@ -40,11 +40,12 @@ NEWEST_SCENARIOS=${FLASKSTACK_NEWEST_SCENARIOS:-"galaxy"}
 export NEWEST_SCENARIOS
 export -f log venv_install testbed_newest_python testbed_newest_venv
 
-# Scenarios run with Mitogen's strategy (README, "Faster runs with Mitogen"): the whole stack
-# from the tarball, and the two longest, updates and the fleet, whose many playbook runs are
-# mostly Ansible's cost per task. update.yml, rollback.yml and the whole stack run without it
-# in shapes, default@trixie and the roles' scenarios. FLASKSTACK_MITOGEN=1: all of them.
-MITOGEN_SCENARIOS=${FLASKSTACK_MITOGEN_SCENARIOS:-"galaxy update multihost app legacy worker"}
+# Scenarios run with Mitogen's strategy (README, "Faster runs with Mitogen"): most of them, as
+# their time is mostly Ansible's cost per task. Without it: site.yml's whole stack with the
+# hardening (default@trixie), update.yml and rollback.yml on real-app shapes (shapes), and the
+# roles site.yml leaves off by default (mysql, letsencrypt, loadbalancer).
+# FLASKSTACK_MITOGEN=1: all of them.
+MITOGEN_SCENARIOS=${FLASKSTACK_MITOGEN_SCENARIOS:-"galaxy update multihost app legacy worker supervisor base gunicorn nginx postgresql logging common"}
 mitogen_strategy_plugins() {
   "$1" -c 'import ansible_mitogen, os; print(os.path.dirname(ansible_mitogen.__file__) + "/plugins/strategy")'
 }
@@ -103,12 +104,19 @@ scenario() {
       FLASKSTACK_ANSIBLE_CONNECTION=docker)
     echo "== with Mitogen"
   fi
+  # The port on 127.0.0.1 where the shared platform's sshd is published: one per scenario, from
+  # its place among molecule/'s directories (multi-host scenarios name their own ports).
+  local ssh_port=2260 dir
+  for dir in molecule/*/; do
+    [ "$dir" = "molecule/$name/" ] && break
+    ssh_port=$((ssh_port + 1))
+  done
   echo "== molecule test -s $name ($distro), $(env "${newest[@]}" ansible --version | sed -n 1p)"
   local start=$SECONDS
   # A hung test fails its scenario after FLASKSTACK_SCENARIO_TIMEOUT seconds (default 3600)
   # instead of using up the whole run.
   # Explicit status: set -e does not apply inside a function called from an `if`.
-  if ! env "${newest[@]}" "${mitogen[@]}" FLASKSTACK_DISTRO="$distro" flock ".cache/locks/$name.lock" \
+  if ! env "${newest[@]}" "${mitogen[@]}" FLASKSTACK_DISTRO="$distro" FLASKSTACK_SSH_PORT="$ssh_port" flock ".cache/locks/$name.lock" \
     timeout --kill-after=30 "${FLASKSTACK_SCENARIO_TIMEOUT:-3600}" molecule test -s "$name"; then
     echo "== $name ($distro) FAILED after $((SECONDS - start)) s"
     return 1
