@@ -30,6 +30,7 @@ description:
   - Also returns a stamp of the build's inputs (O(commit), the written files' content and the
     major.minor version of O(python)) and whether O(stamp_file) holds that stamp already, that is
     whether the release's virtualenv is already built from these inputs.
+  - With O(venvs_dir), releases share virtualenvs; see RV(venv) and RV(shared).
   - Nothing of the files' content is returned, as requirements files may hold index credentials.
 options:
   src:
@@ -67,8 +68,25 @@ options:
     type: bool
     default: false
   stamp_file:
-    description: A file holding the stamp of the last successful build (written after it), or none.
+    description:
+      - A file holding the stamp of the last successful build (written after it), or none.
+      - Not read when O(venvs_dir) is set.
     type: path
+  venvs_dir:
+    description:
+      - A directory of virtualenvs that releases share, each named after the stamp of the inputs
+        it is built from (the first 16 hex digits). Unset, each release has its own.
+      - When set, the stamp leaves out O(commit), so that releases whose requirements, Python and
+        packages are the same use one virtualenv, unless something installed may come from the
+        release's own files or from a URL that can change: O(project), or a requirement line
+        that names no package by name alone (C(-e), a local path, a URL, C(name @ URL),
+        C(--find-links)). RV(shared) says which.
+      - RV(built) then says whether O(stamp_name) in RV(venv) holds the stamp.
+    type: path
+  stamp_name:
+    description: The stamp's file name inside a virtualenv of O(venvs_dir).
+    type: str
+    default: .flaskstack-build
 extends_documentation_fragment:
   - ansible.builtin.files
 attributes:
@@ -107,6 +125,16 @@ EXAMPLES = r"""
     requirements: /srv/blog/releases/abc/.flaskstack-effective-requirements.txt
     virtualenv: /srv/blog/releases/abc/venv
   when: not effective.built
+
+- name: The same, with a virtualenv shared by releases built from the same inputs
+  flaskstack.deploy.pip_effective_requirements:
+    src: /srv/blog/releases/abc/requirements.txt
+    dest: /srv/blog/releases/abc/.flaskstack-effective-requirements.txt
+    overrides: [gunicorn==23.0.0]
+    commit: abc0123456789abc0123456789abc0123456789a
+    venvs_dir: /srv/blog/venvs
+  register: shared
+  # shared.venv is /srv/blog/venvs/<16 hex digits>; link the release's venv to it once built.
 """
 
 RETURN = r"""
@@ -134,8 +162,19 @@ stamp:
   returned: success
   type: str
 built:
-  description: Whether O(stamp_file) holds RV(stamp), that is the virtualenv is built from these inputs.
+  description:
+    - Whether O(stamp_file) (with O(venvs_dir), O(stamp_name) in RV(venv)) holds RV(stamp), that
+      is the virtualenv is built from these inputs.
   returned: success
+  type: bool
+venv:
+  description: The virtualenv of O(venvs_dir) for these inputs, built or not.
+  returned: when O(venvs_dir) is set
+  type: str
+  sample: /srv/blog/venvs/3f2a9c0d4b5e6f71
+shared:
+  description: Whether the stamp leaves out O(commit), so that other releases may share RV(venv).
+  returned: when O(venvs_dir) is set
   type: bool
 """
 
@@ -271,6 +310,29 @@ def effective_requirements(src, overrides, reader, source_label=None):
     return text, constraints_text, replaced
 
 
+# Options that only say where and how to fetch named packages: they keep a virtualenv shareable.
+SHAREABLE_OPTIONS = (
+    "-i", "--index-url", "--extra-index-url", "--trusted-host", "--pre",
+    "--prefer-binary", "--only-binary", "--no-binary", "-c",
+)
+
+
+def shareable(requirements_text, constraints_text):
+    """Whether every line installs a package by name from an index: none may install files of
+    the release itself (-e, a local path) or from a URL or --find-links, which can change
+    without the text changing; only then may releases of other commits share the virtualenv."""
+    for line in logical_lines(requirements_text + "\n" + constraints_text):
+        if line.startswith("-"):
+            option = re.split(r"[\s=]", line, maxsplit=1)[0]
+            if option not in SHAREABLE_OPTIONS or (option == "-c" and "://" in line):
+                return False
+            continue
+        name = requirement_name(line)
+        if name is None or re.match(r"^[^;]*@", line):
+            return False
+    return True
+
+
 def build_stamp(commit, requirements_text, constraints_text, python_version, project=False):
     inputs = {"commit": commit, "requirements": requirements_text, "constraints": constraints_text, "python": python_version}
     # Only when set, so that stamps written before the option existed stay valid.
@@ -310,6 +372,8 @@ def main():
             python=dict(type="str", default="python3"),
             project=dict(type="bool", default=False),
             stamp_file=dict(type="path"),
+            venvs_dir=dict(type="path"),
+            stamp_name=dict(type="str", default=".flaskstack-build"),
         ),
         add_file_common_args=True,
         supports_check_mode=True,
@@ -347,11 +411,22 @@ def main():
             file_args = module.load_file_common_arguments(p, path=path)
             changed = module.set_fs_attributes_if_different(file_args, changed)
 
-    stamp = build_stamp(p["commit"], text, constraints_text, python_version, p["project"])
+    extra = {}
+    stamp_file = p["stamp_file"]
+    commit = p["commit"]
+    if p["venvs_dir"]:
+        shared = not p["project"] and shareable(text, constraints_text)
+        if shared:
+            commit = ""
+        stamp = build_stamp(commit, text, constraints_text, python_version, p["project"])
+        extra = dict(venv=os.path.join(p["venvs_dir"], stamp[:16]), shared=shared)
+        stamp_file = os.path.join(extra["venv"], p["stamp_name"])
+    else:
+        stamp = build_stamp(commit, text, constraints_text, python_version, p["project"])
     built = False
-    if p["stamp_file"]:
+    if stamp_file:
         try:
-            built = _read_text(p["stamp_file"]).strip() == stamp
+            built = _read_text(stamp_file).strip() == stamp
         except (IOError, OSError):
             built = False
 
@@ -363,6 +438,7 @@ def main():
         python_version=python_version,
         stamp=stamp,
         built=built,
+        **extra
     )
 
 

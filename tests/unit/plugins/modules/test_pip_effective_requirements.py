@@ -7,6 +7,7 @@ from ansible_collections.flaskstack.deploy.plugins.modules.pip_effective_require
     logical_lines,
     normalize,
     requirement_name,
+    shareable,
 )
 
 
@@ -165,3 +166,38 @@ def test_psycopg2_and_its_binary_build_replace_each_other(tmp_path):
     assert body(text) == ["psycopg2==2.9.9"]
     assert replaced == ["psycopg2-binary"]
     assert constraints == ""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Flask==3.1.3\ngunicorn==23.0.0\n",
+        "--index-url https://pypi.example/simple\nFlask>=3 ; python_version >= '3.11'\n",
+        "Flask==3.1.3 --hash=sha256:0123\n-c .flaskstack-effective-requirements.txt.constraints\n",
+        "# only comments\n",
+    ],
+)
+def test_requirements_by_name_from_an_index_are_shareable(text):
+    assert shareable(text, "click==8.1.7\n")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "-e .\n",
+        ".\n",
+        "./vendor/lib\n",
+        "/opt/wheels/lib-1.0-py3-none-any.whl\n",
+        "https://example.org/lib-1.0.tar.gz\n",
+        "git+https://example.org/lib.git@main\n",
+        "lib @ https://example.org/lib-1.0.tar.gz\n",
+        "--find-links /srv/blog/releases/abc/wheels\nlib\n",
+        "-c https://example.org/constraints.txt\n",
+    ],
+)
+def test_a_line_that_may_install_release_files_or_changing_urls_is_not_shareable(text):
+    assert not shareable("Flask==3.1.3\n" + text, "")
+
+
+def test_a_constraint_from_a_url_is_not_shareable():
+    assert not shareable("Flask==3.1.3\n", "lib @ file:///srv/blog/releases/abc/lib\n")
