@@ -78,9 +78,9 @@ options:
         it is built from (the first 16 hex digits). Unset, each release has its own.
       - When set, the stamp leaves out O(commit), so that releases whose requirements, Python and
         packages are the same use one virtualenv, unless something installed may come from the
-        release's own files or from a URL that can change: O(project), or a requirement line
+        release's own files or from a URL that can change (O(project), or a requirement line
         that names no package by name alone (C(-e), a local path, a URL, C(name @ URL),
-        C(--find-links)). RV(shared) says which.
+        C(--find-links))). RV(shared) says which.
       - RV(built) then says whether O(stamp_name) in RV(venv) holds the stamp.
     type: path
   stamp_name:

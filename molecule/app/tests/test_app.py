@@ -153,6 +153,19 @@ def test_overridden_pins_are_not_in_the_pinning_release(host):
     assert out == "23.0.0 6.0.2 3.1.3"
 
 
+def test_releases_share_a_virtualenv_only_when_built_from_the_same_inputs(host):
+    # The pinning release's requirements differ from the live release's: each links to one of
+    # its own under venvs/, made by the app user.
+    commit = host.check_output("git -C /srv/git/guestbook.git rev-parse pins-overridden")
+    live = host.file(release_dir(host) + "/venv")
+    pins = host.file("%s/releases/%s/venv" % (ROOT, commit[:12]))
+    assert live.is_symlink and pins.is_symlink
+    assert live.linked_to != pins.linked_to
+    for venv in (live.linked_to, pins.linked_to):
+        assert os.path.dirname(venv) == ROOT + "/venvs"
+        assert host.file(venv).user == "flaskapp"
+
+
 def test_migrations_brought_the_database_to_the_committed_head(host):
     query = (
         "import sqlite3; c = sqlite3.connect('/srv/flaskapp/shared/guestbook.db');"

@@ -111,6 +111,15 @@ def test_update_to_2_0_under_load_loses_no_request(host):
     assert "from-a-src-package" in curl(host)
 
 
+def test_each_release_of_an_installed_project_has_a_virtualenv_of_its_own(host):
+    """pip installs the project itself into the virtualenv (app_install_project): releases of
+    other commits never share one, even with the same requirements."""
+    releases = host.check_output("ls %s/releases", ROOT).split()
+    links = [host.file("%s/releases/%s/venv" % (ROOT, release)) for release in releases]
+    assert len(releases) >= 2 and all(link.is_symlink for link in links)
+    assert len({link.linked_to for link in links}) == len(releases)
+
+
 def test_systemd_restarts_the_master_it_was_handed(host):
     """After the hand-over the master is not systemd's child (it was the old master's): a
     master killed with SIGKILL must still be noticed and replaced."""

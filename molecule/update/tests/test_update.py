@@ -1,10 +1,10 @@
 """update.yml and rollback.yml under steady HTTPS load, from the outside in.
 
 The tests run in file order: v1.0 is live after converge; the classic stop-migrate-start
-recipe first shows the load detects failed requests; then v2.0 goes live, three broken
-releases are refused, so is an update_serial set in the inventory, the deploy lock holds,
-rollback.yml brings v1.0's code back, site.yml keeps it and reverts a release that fails once
-live, and the maintenance switch serves its page during an update.
+recipe first shows the load detects failed requests; then v2.0 goes live (on v1.0's
+virtualenv), three broken releases are refused, so is an update_serial set in the inventory,
+the deploy lock holds, rollback.yml brings v1.0's code back, site.yml keeps it and reverts a
+release that fails once live, and the maintenance switch serves its page during an update.
 """
 import json
 import os
@@ -93,6 +93,20 @@ def test_update_to_v2_under_load_loses_no_request(host):
     assert host.file(last["backup"]).exists and host.file(last["backup"]).size > 0
     assert host.file(last["backup"]).mode == 0o600 or host.file(last["backup"]).user == "flaskapp"
     assert not host.file(ROOT + "/.deploy-lock").exists
+
+
+def test_a_release_without_new_packages_shares_the_live_virtualenv(host):
+    """v2.0 brings code and a migration, no package: its release links to v1.0's virtualenv,
+    which the update did not build again (app_venv_shared)."""
+    releases = host.check_output("ls %s/releases", ROOT).split()
+    links = [host.file("%s/releases/%s/venv" % (ROOT, release)) for release in releases]
+    assert len(releases) == 2 and all(link.is_symlink for link in links)
+    targets = {link.linked_to for link in links}
+    assert len(targets) == 1, targets
+    (venv,) = targets
+    assert host.check_output("ls %s/venvs", ROOT).split() == [os.path.basename(venv)]
+    assert venv == ROOT + "/venvs/" + os.path.basename(venv)
+    assert host.file(venv + "/.flaskstack-build").user == "flaskapp"
 
 
 def test_writable_directories_survive_releases(host):
